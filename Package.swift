@@ -1,0 +1,71 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Porthole: a shared-port TLS gateway. See README.md and the module map in
+// README's "Source layout" section for what each target is for.
+let package = Package(
+    name: "porthole",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "porthole", targets: ["porthole"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    ],
+    targets: [
+        // System libraries, linked from Debian's -dev packages.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // Pure parsers and encoders: no NIO, no I/O.
+        .target(name: "PortholeWire", dependencies: ["CZlib"]),
+        // Configuration model, TOML loading and validation (no I/O beyond reading the file).
+        .target(name: "PortholeConfig", dependencies: [
+            "PortholeWire",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
+        // OpenSSL: contexts, certificates, the TLS handler over memory BIOs.
+        .target(name: "PortholeTLS", dependencies: [
+            "COpenSSL",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Listeners, sniff stages, routing, actions, admin API, metrics, lifecycle.
+        .target(name: "PortholeGateway", dependencies: [
+            "PortholeWire", "PortholeConfig", "PortholeTLS",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .executableTarget(name: "porthole", dependencies: [
+            "PortholeGateway", "PortholeConfig", "PortholeTLS",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "PortholeWireTests", dependencies: ["PortholeWire"]),
+        .testTarget(name: "PortholeConfigTests", dependencies: ["PortholeConfig"]),
+        .testTarget(name: "PortholeTLSTests", dependencies: [
+            "PortholeTLS",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        .testTarget(name: "PortholeGatewayTests", dependencies: [
+            "PortholeGateway", "PortholeTLS", "PortholeConfig",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -54,15 +54,20 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .testTarget(name: "PortholeWireTests", dependencies: ["PortholeWire"]),
+        // Shared by the test targets: temp dirs, running real peers (openssl,
+        // curl, python3) as child processes with timeouts, stopped by pid.
+        .target(name: "PortholeTestSupport", path: "Tests/PortholeTestSupport"),
+
+        .testTarget(name: "PortholeWireTests", dependencies: ["PortholeWire"],
+                    exclude: ["Halibut/Fixtures", "Sniff/Fixtures"]),
         .testTarget(name: "PortholeConfigTests", dependencies: ["PortholeConfig"]),
         .testTarget(name: "PortholeTLSTests", dependencies: [
-            "PortholeTLS",
+            "PortholeTLS", "PortholeTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
-        ]),
+        ], exclude: ["Fixtures"]),
         .testTarget(name: "PortholeGatewayTests", dependencies: [
-            "PortholeGateway", "PortholeTLS", "PortholeConfig",
+            "PortholeGateway", "PortholeTLS", "PortholeConfig", "PortholeWire", "PortholeTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

@@ -1,0 +1,130 @@
+import NIOCore
+import NIOPosix
+
+/// One half of a byte splice between two channels (client ⇄ upstream).
+/// Bytes read on this channel are written to the partner, untouched: this is
+/// how agent TLS passes through with no offloading (DESIGN.md).
+///
+/// - Backpressure: `read()` is held while the partner is not writable, so a
+///   peer that stops reading makes us stop reading the other side; what sits
+///   in memory is bounded by the partner's write-buffer high-water mark plus
+///   one read.
+/// - Half-close: EOF on one side becomes a shutdown of the partner's output;
+///   the other direction keeps flowing until it ends too.
+/// - Reset: a connection reset on one side is sent on as a reset (SO_LINGER 0)
+///   on the other.
+final class SpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var partner: SpliceHandler?
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+    private var inputClosed = false
+    private var outputClosed = false
+
+    /// Links two handlers; call on the event loop both channels share.
+    static func pair(_ a: SpliceHandler, _ b: SpliceHandler) {
+        a.partner = b
+        b.partner = a
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        self.partner = nil
+    }
+
+    // MARK: Data from this side → partner
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        partner?.partnerWrite(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        partner?.partnerFlush()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosed = true
+            partner?.partnerShutdownOutput()
+            closeIfBothDirectionsDone()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        partner?.partnerClose(reset: false)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // ECONNRESET from the peer: pass the reset on rather than a FIN, so
+        // the other end learns the stream was cut, not completed.
+        let isReset = (error as? IOError)?.errnoCode == ECONNRESET
+        partner?.partnerClose(reset: isReset)
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { partner?.partnerBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Backpressure
+
+    func read(context: ChannelHandlerContext) {
+        if let partner, !partner.isWritable {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: Called by the partner
+
+    private var isWritable: Bool { context?.channel.isWritable ?? true }
+
+    private func partnerWrite(_ buffer: ByteBuffer) {
+        context?.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func partnerFlush() {
+        context?.flush()
+    }
+
+    private func partnerBecameWritable() {
+        guard pendingRead, let context else { return }
+        pendingRead = false
+        context.read()
+    }
+
+    private func partnerShutdownOutput() {
+        guard let context, !outputClosed else { return }
+        outputClosed = true
+        context.flush()
+        context.close(mode: .output, promise: nil)
+        closeIfBothDirectionsDone()
+    }
+
+    private func partnerClose(reset: Bool) {
+        guard let context else { return }
+        if reset {
+            _ = context.channel.setOption(ChannelOptions.socketOption(.so_linger), value: linger(l_onoff: 1, l_linger: 0))
+        }
+        context.close(promise: nil)
+    }
+
+    private func closeIfBothDirectionsDone() {
+        if inputClosed && outputClosed { context?.close(promise: nil) }
+    }
+}
+
+@available(*, unavailable)
+extension SpliceHandler: Sendable {}

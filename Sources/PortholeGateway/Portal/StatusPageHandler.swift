@@ -1,0 +1,111 @@
+import NIOCore
+import NIOHTTP1
+
+/// Answers HTTP/1.1 requests with the built-in status page: used when no
+/// portal upstream is configured, and on the admin listener. Keep-alive and
+/// pipelining come from NIOHTTP1's server pipeline in front of it.
+final class StatusPageHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let snapshot: @Sendable () -> StatusSnapshot
+    /// Paths that show the page; anything else is a 404.
+    private let paths: Set<String>
+    private var head: HTTPRequestHead?
+    private var shuttingDown = false
+
+    init(paths: Set<String>, snapshot: @escaping @Sendable () -> StatusSnapshot) {
+        self.paths = paths
+        self.snapshot = snapshot
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+        case .body:
+            break // Request bodies are not used here; NIOHTTP1 bounds them per read.
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            respond(context: context, to: head)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is GatewayShutdownRequested {
+            shuttingDown = true
+            if head == nil { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func respond(context: ChannelHandlerContext, to head: HTTPRequestHead) {
+        let (path, query) = Self.split(head.uri)
+        let response: SimpleHTTPResponse
+        if head.method != .GET && head.method != .HEAD {
+            response = .page(status: .methodNotAllowed, title: "Method not allowed",
+                             message: "The status page answers GET and HEAD only.", extraHeaders: [("Allow", "GET, HEAD")])
+        } else if paths.contains(path) || paths.contains(where: { path == $0 + ".json" }) {
+            let status = snapshot()
+            let wantsJSON = path.hasSuffix(".json") || query.contains("format=json")
+                || (head.headers.first(name: "accept")?.contains("application/json") ?? false)
+            response = wantsJSON
+                ? SimpleHTTPResponse(status: .ok, contentType: "application/json", body: status.json())
+                : SimpleHTTPResponse(status: .ok, contentType: "text/html; charset=utf-8", body: status.html())
+        } else {
+            response = .page(status: .notFound, title: "Not found", message: "Nothing is served at \(path).")
+        }
+        let keepAlive = head.isKeepAlive && !shuttingDown
+        response.write(to: context, version: head.version, keepAlive: keepAlive, headOnly: head.method == .HEAD,
+                       wrap: wrapOutboundOut)
+    }
+
+    static func split(_ uri: String) -> (path: String, query: String) {
+        guard let mark = uri.firstIndex(of: "?") else { return (uri, "") }
+        return (String(uri[..<mark]), String(uri[uri.index(after: mark)...]))
+    }
+}
+
+/// A complete small response (status pages, errors).
+struct SimpleHTTPResponse {
+    var status: HTTPResponseStatus
+    var contentType: String
+    var body: String
+    var extraHeaders: [(String, String)] = []
+
+    static func page(status: HTTPResponseStatus, title: String, message: String,
+                     extraHeaders: [(String, String)] = []) -> SimpleHTTPResponse {
+        let body = """
+        <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">\
+        <title>\(status.code) \(HTMLEscaping.escape(title))</title></head><body style="font-family:system-ui,sans-serif;margin:2rem">\
+        <h1>\(status.code) \(HTMLEscaping.escape(title))</h1><p>\(HTMLEscaping.escape(message))</p>\
+        <p style="color:#6b7785">\(PortholeVersion.serverHeader)</p></body></html>
+
+        """
+        return SimpleHTTPResponse(status: status, contentType: "text/html; charset=utf-8", body: body, extraHeaders: extraHeaders)
+    }
+
+    func write(to context: ChannelHandlerContext, version: HTTPVersion, keepAlive: Bool, headOnly: Bool,
+               wrap: (HTTPServerResponsePart) -> NIOAny) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        headers.add(name: "Server", value: PortholeVersion.serverHeader)
+        headers.add(name: "Cache-Control", value: "no-store")
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+        context.write(wrap(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
+        if !headOnly {
+            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+            buffer.writeString(body)
+            context.write(wrap(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        let done = context.writeAndFlush(wrap(.end(nil)))
+        if !keepAlive {
+            let channel = context.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The set of open client connections, for graceful shutdown: stop
+/// accepting, let these finish within the grace period, then close the rest.
+final class ConnectionTracker: Sendable {
+    private struct State {
+        var channels: [ObjectIdentifier: Channel] = [:]
+        var drainWaiters: [EventLoopPromise<Void>] = []
+    }
+    private let state = NIOLockedValueBox(State())
+
+    var count: Int { state.withLockedValue { $0.channels.count } }
+
+    func add(_ channel: Channel) {
+        state.withLockedValue { $0.channels[ObjectIdentifier(channel)] = channel }
+        channel.closeFuture.whenComplete { [weak self] _ in self?.remove(channel) }
+    }
+
+    private func remove(_ channel: Channel) {
+        let waiters: [EventLoopPromise<Void>] = state.withLockedValue { state in
+            state.channels[ObjectIdentifier(channel)] = nil
+            guard state.channels.isEmpty else { return [] }
+            defer { state.drainWaiters = [] }
+            return state.drainWaiters
+        }
+        waiters.forEach { $0.succeed() }
+    }
+
+    /// Completes when no connection is left.
+    func drained(on eventLoop: EventLoop) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        let empty = state.withLockedValue { state -> Bool in
+            if state.channels.isEmpty { return true }
+            state.drainWaiters.append(promise)
+            return false
+        }
+        if empty { promise.succeed() }
+        return promise.futureResult
+    }
+
+    /// Asks every connection to finish: handlers see
+    /// `GatewayShutdownRequested` and stop after their current exchange.
+    func requestGracefulClose() {
+        for channel in state.withLockedValue({ Array($0.channels.values) }) {
+            channel.pipeline.fireUserInboundEventTriggered(GatewayShutdownRequested())
+        }
+    }
+
+    func closeAll() {
+        for channel in state.withLockedValue({ Array($0.channels.values) }) {
+            channel.close(promise: nil)
+        }
+    }
+}
+
+/// Inbound user event: the gateway is shutting down; finish the current
+/// request or exchange and close (idle keep-alive connections close now).
+public struct GatewayShutdownRequested: Sendable {}

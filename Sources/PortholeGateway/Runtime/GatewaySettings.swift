@@ -1,0 +1,68 @@
+import NIOCore
+import PortholeConfig
+import PortholeTLS
+import PortholeWire
+
+/// The configuration in the form the running gateway uses: addresses
+/// resolved, certificates loaded, the TLS context and route table built.
+/// Made once at start-up by `GatewaySettings.make(from:)`; immutable after.
+public struct GatewaySettings: Sendable {
+    public struct Listener: Sendable {
+        public var name: String
+        public var address: SocketAddress
+        public var proxyProtocol: ProxyProtocolMode
+        public var proxyTrusted: [CIDR]
+        public var dedicatedPolling: Bool
+    }
+    public enum ProxyProtocolMode: String, Sendable { case off, optional, required }
+    public enum PlainHTTPAnswer: Sendable { case redirect(httpsPort: Int?), reject }
+
+    public var listeners: [Listener]
+    public var adminAddress: SocketAddress?
+    public var adminToken: String?
+    public var tlsContext: TLSServerContext
+    public var certificates: [TLSCertificateEntry]
+    public var routeTable: RouteTable
+    /// Per route name: how to terminate or where to pass through.
+    public var routeActions: [String: RouteAction]
+    public var sniffTimeout: TimeAmount
+    public var sniffMaxBytes: Int
+    public var handshakeTimeout: TimeAmount
+    public var plainHTTP: PlainHTTPAnswer
+    public var gracePeriod: TimeAmount
+    public var maxConnections: Int
+    public var commsPath: String
+    public var friendlyPage: FriendlyPage
+    public var statusPath: String
+}
+
+/// What a matched route does with the connection.
+public enum RouteAction: Sendable {
+    case passthrough(upstream: HostPort, connectTimeout: TimeAmount, sendProxyHeader: Bool)
+    case terminate(TLSConnectionPolicy)
+
+    var name: String {
+        switch self {
+        case .passthrough: return "passthrough"
+        case .terminate: return "terminate"
+        }
+    }
+}
+
+/// The page Halibut serves to anything that is not an agent (halibut.md §3).
+public struct FriendlyPage: Sendable {
+    public var html: String
+    public var headers: [(String, String)]
+
+    public static let halibutDefault = FriendlyPage(html: "<html><body><p>Hello!</p></body></html>", headers: [])
+
+    /// HTTP/1.0, no keep-alive, the real byte count (Halibut counted UTF-16
+    /// units, wrong for non-ASCII).
+    public func response() -> [UInt8] {
+        let body = Array(html.utf8)
+        var head = "HTTP/1.0 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(body.count)\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        return Array(head.utf8) + body
+    }
+}

@@ -1,0 +1,215 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import PortholeTLS
+import ServiceLifecycle
+
+/// The running gateway: its listeners, the admin listener and every open
+/// connection. A swift-service-lifecycle `Service`: `run()` binds, serves
+/// until graceful shutdown (SIGTERM/SIGINT), then stops accepting, lets open
+/// connections finish within the grace period and closes the rest.
+public final class PortholeGateway: Service, Sendable {
+    public let settings: GatewaySettings
+    public let metrics: GatewayMetrics
+    let logger: Logger
+    let group: any EventLoopGroup
+    let tracker = ConnectionTracker()
+    let startedAt = Date()
+    let handoff: any DecryptedStreamHandlers
+    private let serverChannels = NIOLockedValueBox<[(name: String, channel: Channel)]>([])
+    private let adminChannel = NIOLockedValueBox<Channel?>(nil)
+    private let started = NIOLockedValueBox(false)
+
+    public init(settings: GatewaySettings, group: any EventLoopGroup, logger: Logger, metrics: GatewayMetrics = GatewayMetrics(),
+                handoff: (any DecryptedStreamHandlers)? = nil) {
+        self.settings = settings
+        self.group = group
+        self.logger = logger
+        self.metrics = metrics
+        self.handoff = handoff ?? BuiltInHandoff(commsPath: settings.commsPath, friendlyPage: settings.friendlyPage,
+                                                 statusPaths: ["/", settings.statusPath])
+        if let builtIn = self.handoff as? BuiltInHandoff { builtIn.snapshotSource.set(self.statusSnapshot) }
+    }
+
+    /// Addresses actually bound (port 0 in the settings becomes a real port).
+    public var boundAddresses: [(name: String, address: SocketAddress)] {
+        serverChannels.withLockedValue { $0.compactMap { entry in entry.channel.localAddress.map { (entry.name, $0) } } }
+    }
+
+    public var adminAddress: SocketAddress? { adminChannel.withLockedValue { $0?.localAddress } }
+
+    public var openConnections: Int { tracker.count }
+
+    // MARK: Lifecycle
+
+    public func run() async throws {
+        try await start()
+        // Returns when graceful shutdown is triggered (or the task is cancelled).
+        try? await gracefulShutdown()
+        try await stop()
+    }
+
+    /// Binds every listener; throws `GatewayStartError` with a fix on failure.
+    public func start() async throws {
+        guard started.withLockedValue({ wasStarted in defer { wasStarted = true }; return !wasStarted }) else { return }
+        for listener in settings.listeners {
+            let channel = try await bind(listener)
+            serverChannels.withLockedValue { $0.append((listener.name, channel)) }
+            logger.info("listening", metadata: ["listener": "\(listener.name)", "address": "\(channel.localAddress.map(Self.describe) ?? "?")"])
+        }
+        if let adminAddress = settings.adminAddress {
+            let channel = try await bindAdmin(adminAddress)
+            adminChannel.withLockedValue { $0 = channel }
+            logger.info("admin listening", metadata: ["address": "\(channel.localAddress.map(Self.describe) ?? "?")"])
+        }
+    }
+
+    /// Stop accepting, ask connections to finish, wait up to the grace
+    /// period, then close what is left.
+    public func stop() async throws {
+        let channels = serverChannels.withLockedValue { list in defer { list = [] }; return list.map(\.channel) }
+        for channel in channels { try? await channel.close() }
+        let open = tracker.count
+        logger.info("shutting down", metadata: ["open_connections": "\(open)", "grace_ms": "\(settings.gracePeriod.nanoseconds / 1_000_000)"])
+        tracker.requestGracefulClose()
+        let eventLoop = group.next()
+        let drained = tracker.drained(on: eventLoop)
+        let timeout = eventLoop.scheduleTask(in: settings.gracePeriod) { [tracker, logger] in
+            let left = tracker.count
+            if left > 0 { logger.warning("grace period over, closing connections", metadata: ["open_connections": "\(left)"]) }
+            tracker.closeAll()
+        }
+        try? await drained.get()
+        timeout.cancel()
+        if let admin = adminChannel.withLockedValue({ channel in defer { channel = nil }; return channel }) {
+            try? await admin.close()
+        }
+        logger.info("stopped")
+    }
+
+    // MARK: Binding
+
+    private func bind(_ listener: GatewaySettings.Listener) async throws -> Channel {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 1024)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            // Half-close is part of what passthrough must carry.
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try self.initializeConnection(channel, listener: listener)
+                }
+            }
+        if listener.address.protocol == .inet6 {
+            // Let [::]:443 and 0.0.0.0:443 coexist, as the default config binds both.
+            _ = bootstrap.serverChannelInitializer { channel in
+                channel.setOption(ChannelOptions.ipv6Only, value: true)
+            }
+        }
+        do {
+            return try await bootstrap.bind(to: listener.address).get()
+        } catch {
+            throw GatewayStartError.bindFailed(listener: listener.name, address: Self.describe(listener.address), underlying: error)
+        }
+    }
+
+    private func bindAdmin(_ address: SocketAddress) async throws -> Channel {
+        let routes = AdminRoutes(token: settings.adminToken, metrics: metrics, snapshot: statusSnapshot)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(routes: routes))
+                }
+            }
+        do {
+            return try await bootstrap.bind(to: address).get()
+        } catch {
+            throw GatewayStartError.bindFailed(listener: "admin", address: Self.describe(address), underlying: error)
+        }
+    }
+
+    private func initializeConnection(_ channel: Channel, listener: GatewaySettings.Listener) throws {
+        metrics.connectionsAccepted.increment()
+        if tracker.count >= settings.maxConnections {
+            metrics.recordOutcome(.overloaded, route: nil)
+            channel.close(promise: nil)
+            return
+        }
+        tracker.add(channel)
+        metrics.connectionsOpen.increment()
+        channel.closeFuture.whenComplete { [metrics] _ in metrics.connectionsOpen.decrement() }
+        let record = ConnectionRecord(listener: listener.name, clientAddress: channel.remoteAddress.map(Self.describe) ?? "?")
+        let boundRecord = NIOLoopBound(record, eventLoop: channel.eventLoop)
+        channel.closeFuture.whenComplete { [logger] _ in boundRecord.value.write(to: logger) }
+        try channel.pipeline.syncOperations.addHandler(
+            ConnectionSniffHandler(gateway: self, listener: listener, record: record))
+    }
+
+    // MARK: Status
+
+    @Sendable func statusSnapshot() -> StatusSnapshot {
+        let formatter = ISO8601DateFormatter()
+        let listeners = boundAddresses.map { entry in
+            StatusSnapshot.Listener(name: entry.name, address: Self.describe(entry.address),
+                                    mode: settings.listeners.first { $0.name == entry.name }?.dedicatedPolling == true ? "polling" : "shared")
+        }
+        let certificates = settings.certificates.map { entry in
+            StatusSnapshot.Certificate(name: entry.name, thumbprint: entry.identity.leaf.thumbprint,
+                                       subject: entry.identity.leaf.subject, serverNames: entry.serverNames,
+                                       notAfter: formatter.string(from: entry.identity.leaf.notAfter))
+        }
+        let routes = settings.routeTable.routes.map { route in
+            StatusSnapshot.Route(name: route.name, action: settings.routeActions[route.name]?.name ?? "?",
+                                 match: route.matchDescription)
+        }
+        var counters: [String: Double] = ["connections_open": Double(tracker.count)]
+        for line in metrics.exposition().split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let value = Double(parts[1]) { counters[String(parts[0])] = value }
+        }
+        return StatusSnapshot(startedAt: formatter.string(from: startedAt),
+                              serverThumbprint: settings.certificates.first?.identity.leaf.thumbprint ?? "",
+                              certificates: certificates, listeners: listeners, routes: routes, agents: [], counters: counters)
+    }
+
+    static func describe(_ address: SocketAddress) -> String {
+        switch address {
+        case .v4(let v4): return "\(v4.host):\(address.port ?? 0)"
+        case .v6(let v6): return "[\(v6.host)]:\(address.port ?? 0)"
+        case .unixDomainSocket: return "unix:\(address.pathname ?? "")"
+        }
+    }
+}
+
+/// Start-up failures, each with what to do about it.
+public enum GatewayStartError: Error, CustomStringConvertible {
+    case bindFailed(listener: String, address: String, underlying: Error)
+
+    public var description: String {
+        switch self {
+        case .bindFailed(let listener, let address, let underlying):
+            let errno = (underlying as? IOError)?.errnoCode
+            if errno == EACCES {
+                return """
+                cannot listen on \(address) (listener "\(listener)"): permission denied. Ports below 1024 need a privilege:
+                  - give the binary the capability once: sudo setcap cap_net_bind_service=+ep $(command -v porthole)
+                  - or under systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE (see conf/porthole.service)
+                  - or listen on a high port: porthole run --listen 0.0.0.0:8443
+                """
+            }
+            if errno == EADDRINUSE {
+                return "cannot listen on \(address) (listener \"\(listener)\"): the address is already in use; stop the other process (ss -ltnp | grep ':\(address.split(separator: ":").last ?? "")') or choose another address with --listen"
+            }
+            if errno == EADDRNOTAVAIL {
+                return "cannot listen on \(address) (listener \"\(listener)\"): this machine has no such address; check [server].listen"
+            }
+            return "cannot listen on \(address) (listener \"\(listener)\"): \(underlying)"
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import PortholeTestSupport
+
+/// The real clients tests talk to Porthole with.
+enum Peers {
+    /// `openssl s_client` against 127.0.0.1:port; returns its whole output
+    /// (handshake summary on stdout, `-msg` trace included when asked).
+    static func sClient(port: Int, arguments: [String] = [], input: String = "", timeout: TimeInterval = 20) throws -> (status: Int32?, output: String) {
+        // -no_ign_eof: exit when stdin ends (s_client -quiet implies -ign_eof).
+        let result = try ChildProcess.run("openssl", ["s_client", "-connect", "127.0.0.1:\(port)", "-no_ign_eof"] + arguments,
+                                          input: input, timeout: timeout)
+        return (result.status, result.stdout + result.stderr)
+    }
+
+    static func curl(_ arguments: [String], timeout: TimeInterval = 20) throws -> (status: Int32?, stdout: String, stderr: String) {
+        try ChildProcess.run("curl", ["--silent", "--show-error", "--max-time", "15"] + arguments, timeout: timeout)
+    }
+
+    /// Runs a Python 3 script (stdlib only) with arguments.
+    static func python(_ script: String, _ arguments: [String] = [], timeout: TimeInterval = 60) throws -> (status: Int32?, stdout: String, stderr: String) {
+        let directory = TemporaryDirectory("porthole-py")
+        let path = directory.write("script.py", script)
+        return try ChildProcess.run("python3", [path] + arguments, timeout: timeout)
+    }
+
+    /// "subject=CN = portal.example" → "portal.example"
+    static func serverSubjectCN(in output: String) -> String? {
+        for line in output.split(separator: "\n") where line.hasPrefix("subject=") {
+            if let range = line.range(of: "CN = ") ?? line.range(of: "CN=") {
+                return String(line[range.upperBound...]).split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
+            }
+        }
+        return nil
+    }
+
+    static func field(_ name: String, in output: String) -> String? {
+        for line in output.split(separator: "\n") {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix(name + ":") {
+                return trimmed.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return nil
+    }
+}

@@ -37,9 +37,14 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // HTTP/2 server side on nghttp2, driven from memory.
+        .target(name: "PortholeHTTP2", dependencies: [
+            "CNGHTTP2",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         // Listeners, sniff stages, routing, actions, admin API, metrics, lifecycle.
         .target(name: "PortholeGateway", dependencies: [
-            "PortholeWire", "PortholeConfig", "PortholeTLS",
+            "PortholeWire", "PortholeConfig", "PortholeTLS", "PortholeHTTP2",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -49,9 +54,12 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "porthole", dependencies: [
-            "PortholeGateway", "PortholeConfig", "PortholeTLS",
+            "PortholeGateway", "PortholeConfig", "PortholeTLS", "PortholeWire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
         // Shared by the test targets: temp dirs, running real peers (openssl,

@@ -17,7 +17,7 @@ struct Check: ParsableCommand {
     var skipCertificates = false
 
     func run() throws {
-        let loaded: LoadedConfiguration
+        let loaded: LoadedSettings
         do {
             loaded = try loadConfiguration(path: config)
         } catch let error as CLIError {
@@ -154,7 +154,7 @@ struct ExplainRoute: ParsableCommand {
     var listener: String?
 
     func run() throws {
-        let loaded: LoadedConfiguration
+        let loaded: LoadedSettings
         do { loaded = try loadConfiguration(path: config) } catch let error as CLIError {
             printError(error.description)
             throw ExitCode.failure

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
 import NIOPosix
 import PortholeConfig
 import PortholeGateway
@@ -75,7 +76,7 @@ struct Run: AsyncParsableCommand {
         try? await group.shutdownGracefully()
     }
 
-    private func applyOverrides(_ loaded: inout LoadedConfiguration) throws {
+    private func applyOverrides(_ loaded: inout LoadedSettings) throws {
         var configuration = loaded.configuration
         if let stateDir { configuration.server.stateDirectory = stateDir }
         if !listen.isEmpty {
@@ -97,6 +98,6 @@ struct Run: AsyncParsableCommand {
                 configuration.admin.endpoint = .tcp(endpoint)
             }
         }
-        loaded = LoadedConfiguration(configuration: configuration, warnings: loaded.warnings)
+        loaded = LoadedSettings(configuration: configuration, warnings: loaded.warnings)
     }
 }

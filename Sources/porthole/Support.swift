@@ -18,13 +18,20 @@ func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
+/// A configuration and the warnings its file produced.
+struct LoadedSettings {
+    var configuration: PortholeConfiguration
+    var warnings: [ConfigurationDiagnostic]
+}
+
 /// Reads the configuration file, or the embedded default when there is none.
-func loadConfiguration(path: String?) throws -> LoadedConfiguration {
+func loadConfiguration(path: String?) throws -> LoadedSettings {
     guard let path else {
-        return LoadedConfiguration(configuration: .embeddedDefault, warnings: [])
+        return LoadedSettings(configuration: .embeddedDefault, warnings: [])
     }
     do {
-        return try ConfigurationLoader.load(path: path)
+        let loaded = try ConfigurationLoader.load(path: path)
+        return LoadedSettings(configuration: loaded.configuration, warnings: loaded.warnings)
     } catch let error as ConfigurationError {
         throw CLIError(error.description)
     }

@@ -141,7 +141,7 @@ extension ConfigurationReader {
     /// A host:port to listen on: must be an IP literal, because a name
     /// could resolve to several addresses or change between restarts.
     func listenAddress(_ text: String, at path: ConfigKeyPath, defaultPort: UInt16, example: String) -> HostPort? {
-        guard let endpoint = hostPort(text, at: path, defaultPort: defaultPort, example: example) else {
+        guard let endpoint = hostPort(text, at: path, defaultPort: defaultPort, example: example, allowingPortZero: true) else {
             return nil
         }
         if case .name(let name) = endpoint.host {
@@ -155,9 +155,10 @@ extension ConfigurationReader {
     }
 
     /// Any host:port, with a fix tailored to what went wrong.
-    func hostPort(_ text: String, at path: ConfigKeyPath, defaultPort: UInt16, example: String) -> HostPort? {
+    func hostPort(_ text: String, at path: ConfigKeyPath, defaultPort: UInt16, example: String,
+                  allowingPortZero: Bool = false) -> HostPort? {
         do {
-            return try HostPort.parse(text)
+            return try HostPort.parse(text, allowingPortZero: allowingPortZero)
         } catch {
             let fix: String
             switch error {

@@ -34,7 +34,7 @@ final class ConnectionRecord {
 
     func markDecided(bytes: Int) {
         sniffBytes = bytes
-        decidedAfter = .nanoseconds(NIODeadline.now().uptimeNanoseconds &- startedAt.uptimeNanoseconds)
+        decidedAfter = .nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds &- startedAt.uptimeNanoseconds))
     }
 
     func write(to logger: Logger) {

@@ -5,6 +5,7 @@ import Prometheus
 /// that dashboards can tell a scan from a broken agent.
 public enum ConnectionOutcome: String, Sendable, CaseIterable {
     case matched
+    case noRoute = "no_route"
     case sniffTimeout = "sniff_timeout"
     case tooLarge = "too_large"
     case malformed
@@ -24,7 +25,7 @@ public final class GatewayMetrics: Sendable {
     private let factory: PrometheusMetricsFactory
 
     public let connectionsAccepted: CoreMetrics.Counter
-    public let connectionsOpen: CoreMetrics.Gauge
+    public let connectionsOpen: CoreMetrics.Meter
     public let handshakesCompleted: CoreMetrics.Counter
     public let bytesFromClients: CoreMetrics.Counter
     public let bytesToClients: CoreMetrics.Counter
@@ -33,7 +34,7 @@ public final class GatewayMetrics: Sendable {
         self.registry = registry
         self.factory = PrometheusMetricsFactory(registry: registry)
         connectionsAccepted = CoreMetrics.Counter(label: "porthole_connections_accepted_total", factory: factory)
-        connectionsOpen = CoreMetrics.Gauge(label: "porthole_connections_open", factory: factory)
+        connectionsOpen = CoreMetrics.Meter(label: "porthole_connections_open", factory: factory)
         handshakesCompleted = CoreMetrics.Counter(label: "porthole_tls_handshakes_total", factory: factory)
         bytesFromClients = CoreMetrics.Counter(label: "porthole_client_bytes_received_total", factory: factory)
         bytesToClients = CoreMetrics.Counter(label: "porthole_client_bytes_sent_total", factory: factory)

@@ -115,8 +115,11 @@ final class SpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func partnerClose(reset: Bool) {
         guard let context else { return }
-        if reset {
-            _ = context.channel.setOption(ChannelOptions.socketOption(.so_linger), value: linger(l_onoff: 1, l_linger: 0))
+        if reset, let options = context.channel as? SocketOptionProvider {
+            // SO_LINGER with a zero timeout makes close() send RST.
+            let channel = context.channel
+            options.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
+            return
         }
         context.close(promise: nil)
     }

@@ -33,7 +33,7 @@ final class StatusPageHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is GatewayShutdownRequested {
+        if event is ChannelShouldQuiesceEvent {
             shuttingDown = true
             if head == nil { context.close(promise: nil) }
             return
@@ -42,24 +42,29 @@ final class StatusPageHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func respond(context: ChannelHandlerContext, to head: HTTPRequestHead) {
-        let (path, query) = Self.split(head.uri)
-        let response: SimpleHTTPResponse
-        if head.method != .GET && head.method != .HEAD {
-            response = .page(status: .methodNotAllowed, title: "Method not allowed",
-                             message: "The status page answers GET and HEAD only.", extraHeaders: [("Allow", "GET, HEAD")])
-        } else if paths.contains(path) || paths.contains(where: { path == $0 + ".json" }) {
-            let status = snapshot()
-            let wantsJSON = path.hasSuffix(".json") || query.contains("format=json")
-                || (head.headers.first(name: "accept")?.contains("application/json") ?? false)
-            response = wantsJSON
-                ? SimpleHTTPResponse(status: .ok, contentType: "application/json", body: status.json())
-                : SimpleHTTPResponse(status: .ok, contentType: "text/html; charset=utf-8", body: status.html())
-        } else {
-            response = .page(status: .notFound, title: "Not found", message: "Nothing is served at \(path).")
-        }
+        let response = Self.response(method: head.method.rawValue, uri: head.uri, accept: head.headers.first(name: "accept"),
+                                     paths: paths, snapshot: snapshot)
         let keepAlive = head.isKeepAlive && !shuttingDown
         response.write(to: context, version: head.version, keepAlive: keepAlive, headOnly: head.method == .HEAD,
                        wrap: wrapOutboundOut)
+    }
+
+    /// The status page's answer to one request, whatever the HTTP version.
+    static func response(method: String, uri: String, accept: String?, paths: Set<String>,
+                         snapshot: () -> StatusSnapshot) -> SimpleHTTPResponse {
+        let (path, query) = split(uri)
+        guard method == "GET" || method == "HEAD" else {
+            return .page(status: .methodNotAllowed, title: "Method not allowed",
+                         message: "The status page answers GET and HEAD only.", extraHeaders: [("Allow", "GET, HEAD")])
+        }
+        guard paths.contains(path) || paths.contains(where: { path == $0 + ".json" }) else {
+            return .page(status: .notFound, title: "Not found", message: "Nothing is served at \(path).")
+        }
+        let status = snapshot()
+        let wantsJSON = path.hasSuffix(".json") || query.contains("format=json") || (accept?.contains("application/json") ?? false)
+        return wantsJSON
+            ? SimpleHTTPResponse(status: .ok, contentType: "application/json", body: status.json())
+            : SimpleHTTPResponse(status: .ok, contentType: "text/html; charset=utf-8", body: status.html())
     }
 
     static func split(_ uri: String) -> (path: String, query: String) {

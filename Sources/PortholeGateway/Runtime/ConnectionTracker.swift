@@ -40,10 +40,10 @@ final class ConnectionTracker: Sendable {
     }
 
     /// Asks every connection to finish: handlers see
-    /// `GatewayShutdownRequested` and stop after their current exchange.
+    /// `ChannelShouldQuiesceEvent` and stop after their current exchange.
     func requestGracefulClose() {
         for channel in state.withLockedValue({ Array($0.channels.values) }) {
-            channel.pipeline.fireUserInboundEventTriggered(GatewayShutdownRequested())
+            channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         }
     }
 
@@ -53,7 +53,3 @@ final class ConnectionTracker: Sendable {
         }
     }
 }
-
-/// Inbound user event: the gateway is shutting down; finish the current
-/// request or exchange and close (idle keep-alive connections close now).
-public struct GatewayShutdownRequested: Sendable {}

@@ -106,9 +106,7 @@ public final class PortholeGateway: Service, Sendable {
             }
         if listener.address.protocol == .inet6 {
             // Let [::]:443 and 0.0.0.0:443 coexist, as the default config binds both.
-            _ = bootstrap.serverChannelInitializer { channel in
-                channel.setOption(ChannelOptions.ipv6Only, value: true)
-            }
+            _ = bootstrap.serverChannelOption(ChannelOptions.socketOption(.ipv6_v6only), value: 1)
         }
         do {
             return try await bootstrap.bind(to: listener.address).get()
@@ -146,7 +144,12 @@ public final class PortholeGateway: Service, Sendable {
         channel.closeFuture.whenComplete { [metrics] _ in metrics.connectionsOpen.decrement() }
         let record = ConnectionRecord(listener: listener.name, clientAddress: channel.remoteAddress.map(Self.describe) ?? "?")
         let boundRecord = NIOLoopBound(record, eventLoop: channel.eventLoop)
-        channel.closeFuture.whenComplete { [logger] _ in boundRecord.value.write(to: logger) }
+        channel.closeFuture.whenComplete { [logger, metrics] _ in
+            let record = boundRecord.value
+            metrics.bytesFromClients.increment(by: Int64(record.bytesFromClient))
+            metrics.bytesToClients.increment(by: Int64(record.bytesToClient))
+            record.write(to: logger)
+        }
         try channel.pipeline.syncOperations.addHandler(
             ConnectionSniffHandler(gateway: self, listener: listener, record: record))
     }
@@ -166,7 +169,7 @@ public final class PortholeGateway: Service, Sendable {
         }
         let routes = settings.routeTable.routes.map { route in
             StatusSnapshot.Route(name: route.name, action: settings.routeActions[route.name]?.name ?? "?",
-                                 match: route.matchDescription)
+                                 match: route.match.summary)
         }
         var counters: [String: Double] = ["connections_open": Double(tracker.count)]
         for line in metrics.exposition().split(separator: "\n") where !line.hasPrefix("#") {

@@ -87,7 +87,7 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
                 return
             }
         }
-        if event is GatewayShutdownRequested, !isDecided {
+        if event is ChannelShouldQuiesceEvent, !isDecided {
             context.close(promise: nil)
             return
         }
@@ -212,11 +212,13 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
             return terminate(context: context, route: "polling-listener",
                              policy: TLSConnectionPolicy(alpnProtocols: [], clientCertificate: .request))
         }
-        let facts = ConnectionFacts(serverName: hello.serverName, alpnProtocols: hello.alpnProtocols,
-                                    alpnExtensionPresent: hello.alpnExtensionPresent, sourceAddress: sourceAddress,
+        let facts = ConnectionFacts(serverName: hello.serverName, offeredALPN: hello.alpnProtocols,
+                                    alpnExtensionPresent: hello.alpnExtensionPresent, source: sourceAddress,
                                     listener: listener.name)
         let decision = settings.routeTable.match(facts)
-        let routeName = decision.routeName
+        guard let routeName = decision.routeName else {
+            return finish(context: context, outcome: .noRoute, reason: decision.reasons.joined(separator: "; "))
+        }
         record.route = routeName
         switch settings.routeActions[routeName] ?? .terminate(TLSConnectionPolicy()) {
         case .terminate(let policy):
@@ -335,11 +337,13 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
         state = .done
         let bytes = buffered
         buffered = nil
-        context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        // Replay before leaving: once removed, this context no longer
+        // links to the handlers after it.
         if let bytes {
             context.fireChannelRead(wrapInboundOut(bytes))
             context.fireChannelReadComplete()
         }
+        context.pipeline.syncOperations.removeHandler(self, promise: nil)
     }
 
     private func sniffTimedOut(context: ChannelHandlerContext) {

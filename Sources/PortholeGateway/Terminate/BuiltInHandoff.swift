@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import PortholeHTTP2
 
 /// The handlers behind stage 2 when no portal upstream or polling endpoint
 /// is plugged in: HTTP/1.1 gets the built-in status page; HTTP/2 and the
@@ -35,7 +36,19 @@ final class BuiltInHandoff: DecryptedStreamHandlers {
     }
 
     func installHTTP2(into pipeline: ChannelPipeline.SynchronousOperations, after: ChannelHandler, context: HandoffContext) throws -> Bool {
-        false
+        let source = snapshotSource
+        let paths = statusPaths
+        let handler = try HTTP2ServerHandler { request in
+            let accept = request.headers.first { $0.name == "accept" }?.value
+            let response = StatusPageHandler.response(method: request.method, uri: request.path, accept: accept, paths: paths,
+                                                      snapshot: { source.snapshot() })
+            return HTTP2Response(status: Int(response.status.code),
+                                 headers: [("content-type", response.contentType), ("server", PortholeVersion.serverHeader),
+                                           ("cache-control", "no-store")] + response.extraHeaders.map { ($0.0, $0.1) },
+                                 body: Array(response.body.utf8))
+        }
+        try pipeline.addHandler(handler, position: .after(after))
+        return true
     }
 
     func installPollingRaw(into pipeline: ChannelPipeline.SynchronousOperations, after: ChannelHandler, context: HandoffContext) throws -> Bool {

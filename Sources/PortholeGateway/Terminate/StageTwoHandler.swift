@@ -55,7 +55,7 @@ final class StageTwoHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        if event is GatewayShutdownRequested, case .sniffing = state {
+        if event is ChannelShouldQuiesceEvent, case .sniffing = state {
             // Nothing was exchanged yet: nothing to finish.
             context.close(promise: nil)
             return

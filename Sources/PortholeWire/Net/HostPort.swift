@@ -56,7 +56,9 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public static func parse(_ text: some StringProtocol) throws(ParseError) -> HostPort {
+    /// - Parameter allowingPortZero: for listen addresses, where port 0 asks
+    ///   the kernel for any free port (tests, ephemeral setups).
+    public static func parse(_ text: some StringProtocol, allowingPortZero: Bool = false) throws(ParseError) -> HostPort {
         let string = String(text)
         guard !string.isEmpty else { throw .empty }
 
@@ -69,7 +71,7 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
             guard let address = IPv6Address(inside) else { throw .badIPv6(String(inside)) }
             if rest.isEmpty { throw .missingPort(host: string) }
             guard rest.hasPrefix(":") else { throw .badBrackets(string) }
-            return HostPort(address: .v6(address), port: try parsePort(rest.dropFirst()))
+            return HostPort(address: .v6(address), port: try parsePort(rest.dropFirst(), allowingZero: allowingPortZero))
         }
 
         let colons = string.filter { $0 == ":" }.count
@@ -85,14 +87,14 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
         let colon = string.firstIndex(of: ":")!
         hostText = string[..<colon]
         portText = string[string.index(after: colon)...]
-        let port = try parsePort(portText)
+        let port = try parsePort(portText, allowingZero: allowingPortZero)
         if let address = IPv4Address(hostText) { return HostPort(address: .v4(address), port: port) }
         guard isHostName(hostText) else { throw .badHost(String(hostText)) }
         return HostPort(host: .name(hostText.lowercased()), port: port)
     }
 
-    private static func parsePort(_ text: Substring) throws(ParseError) -> UInt16 {
-        guard text.utf8.count <= 5, isDecimal(text), let value = Int(text), (1...65535).contains(value)
+    private static func parsePort(_ text: Substring, allowingZero: Bool) throws(ParseError) -> UInt16 {
+        guard text.utf8.count <= 5, isDecimal(text), let value = Int(text), ((allowingZero ? 0 : 1)...65535).contains(value)
         else { throw .badPort(String(text)) }
         return UInt16(value)
     }

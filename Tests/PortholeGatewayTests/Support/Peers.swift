@@ -5,9 +5,13 @@ import PortholeTestSupport
 enum Peers {
     /// `openssl s_client` against 127.0.0.1:port; returns its whole output
     /// (handshake summary on stdout, `-msg` trace included when asked).
-    static func sClient(port: Int, arguments: [String] = [], input: String = "", timeout: TimeInterval = 20) throws -> (status: Int32?, output: String) {
+    /// - Parameter untilServerCloses: keep reading after stdin ends until
+    ///   the server closes (`-ign_eof`), to see its whole answer.
+    static func sClient(port: Int, arguments: [String] = [], input: String = "", untilServerCloses: Bool = false,
+                        timeout: TimeInterval = 20) throws -> (status: Int32?, output: String) {
         // -no_ign_eof: exit when stdin ends (s_client -quiet implies -ign_eof).
-        let result = try ChildProcess.run("openssl", ["s_client", "-connect", "127.0.0.1:\(port)", "-no_ign_eof"] + arguments,
+        let eof = untilServerCloses ? "-ign_eof" : "-no_ign_eof"
+        let result = try ChildProcess.run("openssl", ["s_client", "-connect", "127.0.0.1:\(port)", eof] + arguments,
                                           input: input, timeout: timeout)
         return (result.status, result.stdout + result.stderr)
     }

@@ -26,7 +26,9 @@ tls.write(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"); se
 response = b""
 while True:
     try:
-        response += tls.read(65536)
+        data = tls.read(65536)
+        if not data: break  # close_notify: the response is complete
+        response += data
     except ssl.SSLWantReadError:
         chunk = sock.recv(65536)
         if not chunk: break

@@ -81,7 +81,7 @@ struct Run: AsyncParsableCommand {
         if let stateDir { configuration.server.stateDirectory = stateDir }
         if !listen.isEmpty {
             configuration.listeners = try listen.enumerated().map { index, text in
-                guard let endpoint = try? HostPort.parse(text), case .address(let address) = endpoint.host else {
+                guard let endpoint = try? HostPort.parse(text, allowingPortZero: true), case .address(let address) = endpoint.host else {
                     throw CLIError("--listen \(text): expected an IP address and port, e.g. 0.0.0.0:8443 or [::1]:8443")
                 }
                 return PortholeConfiguration.Listener(name: PortholeConfiguration.Listener.shorthandName(index: index),
@@ -92,7 +92,7 @@ struct Run: AsyncParsableCommand {
             if admin == "off" || admin.isEmpty {
                 configuration.admin.endpoint = .disabled
             } else {
-                guard let endpoint = try? HostPort.parse(admin), case .address = endpoint.host else {
+                guard let endpoint = try? HostPort.parse(admin, allowingPortZero: true), case .address = endpoint.host else {
                     throw CLIError("--admin \(admin): expected an IP address and port, e.g. 127.0.0.1:9090, or 'off'")
                 }
                 configuration.admin.endpoint = .tcp(endpoint)

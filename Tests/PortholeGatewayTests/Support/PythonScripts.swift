@@ -50,4 +50,28 @@ for i in range(count):
             ok += 1
 print("ok", ok)
 """#
+
+    /// A TLS client that sends a request head with `Content-Length: 5` and
+    /// two body bytes, prints "mid-request", waits for a line on stdin, then
+    /// sends the rest and prints the response.
+    static let slowRequestAcrossSIGTERM = #"""
+import socket, ssl, sys
+host, port = sys.argv[1], int(sys.argv[2])
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+ctx.set_alpn_protocols(["http/1.1"])
+tls = ctx.wrap_socket(socket.create_connection((host, port)), server_hostname="localhost")
+tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nab")
+print("mid-request", flush=True)
+sys.stdin.readline()
+tls.sendall(b"cde")
+response = b""
+while True:
+    try:
+        data = tls.recv(65536)
+    except (ssl.SSLZeroReturnError, ConnectionResetError):
+        break
+    if not data: break
+    response += data
+print(response.split(b"\r\n\r\n")[0].decode())
+"""#
 }

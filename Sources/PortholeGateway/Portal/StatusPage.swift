@@ -1,4 +1,5 @@
 import Foundation
+import PortholeWire
 
 /// Everything the built-in status page shows, gathered at request time. The
 /// same value renders as HTML for people and as JSON for scripts.
@@ -48,7 +49,7 @@ public struct StatusSnapshot: Codable, Sendable {
     /// Self-contained HTML (no external assets: the gateway may be the only
     /// thing reachable), readable on a phone.
     public func html() -> String {
-        func e(_ text: String) -> String { HTMLEscaping.escape(text) }
+        func e(_ text: String) -> String { HTMLText.escape(text) }
         func table(_ headers: [String], _ rows: [[String]], empty: String) -> String {
             guard !rows.isEmpty else { return "<p class=\"muted\">\(e(empty))</p>" }
             let head = headers.map { "<th>\(e($0))</th>" }.joined()
@@ -91,23 +92,5 @@ public struct StatusSnapshot: Codable, Sendable {
         </main></body></html>
 
         """
-    }
-}
-
-enum HTMLEscaping {
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
     }
 }

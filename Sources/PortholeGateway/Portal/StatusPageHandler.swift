@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import PortholeWire
 
 /// Answers HTTP/1.1 requests with the built-in status page: used when no
 /// portal upstream is configured, and on the admin listener. Keep-alive and
@@ -84,8 +85,8 @@ struct SimpleHTTPResponse {
                      extraHeaders: [(String, String)] = []) -> SimpleHTTPResponse {
         let body = """
         <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">\
-        <title>\(status.code) \(HTMLEscaping.escape(title))</title></head><body style="font-family:system-ui,sans-serif;margin:2rem">\
-        <h1>\(status.code) \(HTMLEscaping.escape(title))</h1><p>\(HTMLEscaping.escape(message))</p>\
+        <title>\(status.code) \(HTMLText.escape(title))</title></head><body style="font-family:system-ui,sans-serif;margin:2rem">\
+        <h1>\(status.code) \(HTMLText.escape(title))</h1><p>\(HTMLText.escape(message))</p>\
         <p style="color:#6b7785">\(PortholeVersion.serverHeader)</p></body></html>
 
         """

@@ -17,7 +17,7 @@ public enum PlainHTTPAnswer {
         guard let location = httpsLocation(for: head, httpsPort: httpsPort) else {
             return badRequest(detail: "the request does not name a valid host", omitBody: omitBody)
         }
-        let escaped = htmlEscaped(location)
+        let escaped = HTMLText.escape(location)
         let body = """
             <!DOCTYPE html>
             <html><head><title>308 Permanent Redirect</title></head>
@@ -38,7 +38,7 @@ public enum PlainHTTPAnswer {
             <!DOCTYPE html>
             <html><head><title>400 Bad Request</title></head>
             <body><h1>Bad Request</h1><p>This port speaks HTTPS; a plain HTTP request was received \
-            and \(htmlEscaped(detail)).</p></body></html>
+            and \(HTMLText.escape(detail)).</p></body></html>
 
             """
         return response(status: "400 Bad Request", extraHeaders: [], body: body, omitBody: omitBody)
@@ -138,20 +138,5 @@ public enum PlainHTTPAnswer {
         head += "Content-Length: \(bodyBytes.count)\r\n"
         head += "Connection: close\r\n\r\n"
         return Array(head.utf8) + (omitBody ? [] : bodyBytes)
-    }
-
-    private static func htmlEscaped(_ text: String) -> String {
-        var escaped = ""
-        for character in text {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "\"": escaped += "&quot;"
-            case "'": escaped += "&#39;"
-            default: escaped.append(character)
-            }
-        }
-        return escaped
     }
 }

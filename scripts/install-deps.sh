@@ -8,12 +8,13 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+apt_get() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }  # wait, do not fail, if another apt runs
+apt_get update -qq
 packages=(
   # build: the system libraries behind COpenSSL, CNGHTTP2 and CZlib
   libssl-dev libnghttp2-dev zlib1g-dev pkg-config
   # test peers: real clients and servers the tests start on 127.0.0.1
   openssl curl nghttp2-client python3 procps tinyproxy
 )
-apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+apt_get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 echo "install-deps.sh: installed ${packages[*]}"

@@ -56,6 +56,23 @@ import Testing
         try await harness.stop()
     }
 
+    @Test func ipv4AndIPv6Listeners_bothServe() async throws {
+        let directory = TemporaryDirectory()
+        let harness = try await GatewayHarness(toml: """
+        [server]
+        listen = ["127.0.0.1:0", "[::1]:0"]
+        state_dir = "\(directory.path)/state"
+        """, directory: directory)
+        let bound = harness.gateway.boundAddresses
+        #expect(bound.count == 2)
+        for (_, address) in bound {
+            let host = address.protocol == .inet6 ? "[::1]" : "127.0.0.1"
+            let result = try Peers.curl(["-k", "https://\(host):\(address.port!)/"])
+            #expect(result.stdout.contains("Porthole"), "\(host): \(result.stderr)")
+        }
+        try await harness.stop()
+    }
+
     @Test func selfSignedCertificate_isGeneratedOnceAndReused() async throws {
         let directory = TemporaryDirectory()
         let first = try await GatewayHarness(directory: directory)

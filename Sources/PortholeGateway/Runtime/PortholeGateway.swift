@@ -106,7 +106,7 @@ public final class PortholeGateway: Service, Sendable {
             }
         if listener.address.protocol == .inet6 {
             // Let [::]:443 and 0.0.0.0:443 coexist, as the default config binds both.
-            _ = bootstrap.serverChannelOption(ChannelOptions.socketOption(.ipv6_v6only), value: 1)
+            _ = bootstrap.serverChannelOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
         }
         do {
             return try await bootstrap.bind(to: listener.address).get()
@@ -183,8 +183,8 @@ public final class PortholeGateway: Service, Sendable {
 
     static func describe(_ address: SocketAddress) -> String {
         switch address {
-        case .v4(let v4): return "\(v4.host):\(address.port ?? 0)"
-        case .v6(let v6): return "[\(v6.host)]:\(address.port ?? 0)"
+        case .v4: return "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
+        case .v6: return "[\(address.ipAddress ?? "?")]:\(address.port ?? 0)"
         case .unixDomainSocket: return "unix:\(address.pathname ?? "")"
         }
     }

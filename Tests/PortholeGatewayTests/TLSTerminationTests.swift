@@ -43,6 +43,18 @@ import Testing
         try await harness.stop()
     }
 
+    @Test func tls11_isAcceptedWithTheLegacySwitch() async throws {
+        let harness = try await GatewayHarness(toml: """
+        [tls]
+        legacy_versions = true
+        min_version = "1.0"
+        """)
+        let result = try Peers.sClient(port: harness.port, arguments: ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"])
+        #expect(result.output.contains("Protocol  : TLSv1.1"))
+        #expect(!result.output.contains("Cipher is (NONE)"))
+        try await harness.stop()
+    }
+
     @Test func curl_getsTheStatusPageWithTheThumbprint() async throws {
         let harness = try await GatewayHarness()
         let thumbprint = harness.gateway.settings.certificates[0].identity.leaf.thumbprint

@@ -53,8 +53,18 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // A polling agent (the client side of Halibut polling): `porthole agent`, tests, benchmarks.
+        .target(name: "PortholeAgent", dependencies: [
+            "PortholeWire", "PortholeTLS",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "porthole", dependencies: [
-            "PortholeGateway", "PortholeConfig", "PortholeTLS", "PortholeWire",
+            "PortholeAgent", "PortholeGateway", "PortholeConfig", "PortholeTLS", "PortholeWire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -74,6 +84,9 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ], exclude: ["Fixtures"]),
+        .testTarget(name: "PortholeAgentTests", dependencies: [
+            "PortholeAgent", "PortholeTLS", "PortholeWire", "PortholeTestSupport",
+        ], exclude: ["Scripts"]),
         .testTarget(name: "PortholeGatewayTests", dependencies: [
             "PortholeGateway", "PortholeTLS", "PortholeConfig", "PortholeWire", "PortholeTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -43,6 +43,9 @@ static inline const char *porthole_SSL_get_servername(const SSL *ssl) {
 static inline void porthole_OPENSSL_free(void *ptr) {
     OPENSSL_free(ptr);
 }
+static inline int porthole_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}
 static inline unsigned long porthole_OPENSSL_VERSION_NUMBER(void) {
     return OPENSSL_VERSION_NUMBER;
 }

@@ -16,7 +16,7 @@ struct Porthole: AsyncParsableCommand {
           porthole check --config /etc/porthole/porthole.toml
         """,
         version: "porthole \(PortholeVersionText.version)",
-        subcommands: [Run.self, Check.self, CertCommand.self, ThumbprintCommand.self, RoutesCommand.self, VersionCommand.self],
+        subcommands: [Run.self, Check.self, AgentCommand.self, CertCommand.self, ThumbprintCommand.self, RoutesCommand.self, VersionCommand.self],
         defaultSubcommand: nil
     )
 }

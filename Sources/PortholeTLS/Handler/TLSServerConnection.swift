@@ -12,12 +12,13 @@ public struct TLSSessionInfo: Sendable {
     public var clientOfferedALPN: Bool
     public var certificateRequested: Bool
     public var resumed: Bool
-    /// DER of the client's leaf certificate, if it sent one.
+    /// DER of the peer's leaf certificate (the client's on a server, the
+    /// server's on a client), if it sent one.
     public var peerCertificateDER: [UInt8]?
     /// SHA-1 over `peerCertificateDER`, 40 upper-case hex digits (how agents
     /// and servers name each other, halibut.md §1).
     public var peerThumbprint: String?
-    /// Name of the certificate Porthole presented.
+    /// Name of the certificate Porthole presented (empty on a client).
     public var serverCertificateName: String
 }
 
@@ -42,31 +43,18 @@ public struct TLSSessionError: Error, CustomStringConvertible, Sendable {
     public var description: String { "TLS error: \(detail)" }
 }
 
-/// One server-side OpenSSL session over two memory BIOs: ciphertext goes in
-/// with `feed`, comes out with `drainCiphertext`; no I/O of its own, so the
-/// NIO handler stays a thin adapter and this type can be driven in tests.
+/// The server side of one TLS session: certificate selection by SNI, ALPN
+/// choice and the client-certificate request, on top of a `TLSMemorySession`
+/// (ciphertext in and out, no I/O), so the NIO handler stays a thin adapter
+/// and this type can be driven in tests.
 ///
-/// Owns the `SSL*` (which owns both BIOs). Not thread-safe: it lives on one
-/// event loop. OpenSSL callbacks reach it through the SSL's app data, set to
-/// an unretained pointer: they only run inside calls this object makes.
-final class TLSServerConnection {
-    enum HandshakeStep {
-        case complete
-        case needMoreData
-        case failed(TLSHandshakeError)
-    }
-
-    enum ReadStep {
-        case data(ByteBuffer)
-        case needMoreData
-        case closeNotify
-        case failed(TLSSessionError)
-    }
-
+/// Not thread-safe: it lives on one event loop. OpenSSL callbacks reach it
+/// through the SSL's app data, set to an unretained pointer: they only run
+/// inside calls this object makes.
+final class TLSServerConnection: TLSRoleConnection {
+    let session: TLSMemorySession
+    private var ssl: OpaquePointer { session.ssl }
     private let context: TLSServerContext
-    private let ssl: OpaquePointer
-    private let readBIO: OpaquePointer
-    private let writeBIO: OpaquePointer
     private let policy: TLSConnectionPolicy
     /// ALPN protocols in wire format (length-prefixed), in memory that stays
     /// put for the connection's life: OpenSSL's selection may point into it.
@@ -77,19 +65,11 @@ final class TLSServerConnection {
     private(set) var certificateRequested = false
     private(set) var selectedCertificate = 0
 
+    var initiatesHandshake: Bool { false }
+    var peerRoleName: String { "client" }
+
     init(context: TLSServerContext, policy: TLSConnectionPolicy) throws(TLSConfigurationError) {
-        guard let ssl = SSL_new(context.sslContext) else {
-            throw .openSSL("SSL_new", OpenSSLError.drain(operation: "SSL_new").description)
-        }
-        guard let readBIO = BIO_new(BIO_s_mem()), let writeBIO = BIO_new(BIO_s_mem()) else {
-            SSL_free(ssl)
-            throw .openSSL("BIO_new", OpenSSLError.drain(operation: "BIO_new").description)
-        }
-        // An empty memory BIO must say "retry", not "EOF": more bytes may come.
-        porthole_BIO_set_mem_eof_return(readBIO, -1)
-        porthole_BIO_set_mem_eof_return(writeBIO, -1)
-        SSL_set_bio(ssl, readBIO, writeBIO)
-        SSL_set_accept_state(ssl)
+        let session = try TLSMemorySession(sslContext: context.sslContext, role: .server)
 
         var wire: [UInt8] = []
         for name in policy.alpnProtocols {
@@ -101,142 +81,36 @@ final class TLSServerConnection {
         let alpnWire = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(wire.count, 1))
         _ = alpnWire.initialize(from: wire)
 
+        self.session = session
         self.context = context
-        self.ssl = ssl
-        self.readBIO = readBIO
-        self.writeBIO = writeBIO
         self.policy = policy
         self.alpnWire = UnsafeMutableBufferPointer(rebasing: alpnWire[0..<wire.count])
         if policy.clientCertificate == .request { requestClientCertificate() }
-        _ = porthole_SSL_set_app_data(ssl, Unmanaged.passUnretained(self).toOpaque())
+        session.setAppData(self)
     }
 
     deinit {
-        SSL_free(ssl) // frees both BIOs too
         UnsafeMutableBufferPointer(start: alpnWire.baseAddress, count: max(alpnWire.count, 1)).deallocate()
     }
 
     static func from(ssl: OpaquePointer) -> TLSServerConnection? {
-        guard let pointer = porthole_SSL_get_app_data(ssl) else { return nil }
-        return Unmanaged<TLSServerConnection>.fromOpaque(pointer).takeUnretainedValue()
-    }
-
-    // MARK: Ciphertext in and out
-
-    func feed(_ buffer: ByteBuffer) {
-        buffer.withUnsafeReadableBytes { bytes in
-            guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
-            // A memory BIO grows to take everything; the caller bounds input.
-            _ = BIO_write(readBIO, base, Int32(bytes.count))
-        }
-    }
-
-    var hasCiphertextToSend: Bool { porthole_BIO_pending(writeBIO) > 0 }
-
-    func drainCiphertext(allocator: ByteBufferAllocator) -> ByteBuffer? {
-        let pending = porthole_BIO_pending(writeBIO)
-        guard pending > 0 else { return nil }
-        var buffer = allocator.buffer(capacity: pending)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { bytes in
-            Int(max(0, BIO_read(writeBIO, bytes.baseAddress, Int32(pending))))
-        }
-        return buffer
-    }
-
-    // MARK: Handshake
-
-    func handshake() -> HandshakeStep {
-        let result = SSL_do_handshake(ssl)
-        if result == 1 { return .complete }
-        let error = SSL_get_error(ssl, result)
-        switch error {
-        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
-            return .needMoreData
-        default:
-            let queue = OpenSSLError.drain(operation: "TLS handshake")
-            return .failed(TLSHandshakeError(kind: .protocolError, reason: queue.shortReason ?? "ssl_error_\(error)",
-                                             detail: queue.description))
-        }
+        TLSMemorySession.appData(of: ssl, as: TLSServerConnection.self)
     }
 
     var sessionInfo: TLSSessionInfo {
-        var alpnPointer: UnsafePointer<UInt8>?
-        var alpnLength: UInt32 = 0
-        SSL_get0_alpn_selected(ssl, &alpnPointer, &alpnLength)
-        let alpn = alpnPointer.map { String(decoding: UnsafeBufferPointer(start: $0, count: Int(alpnLength)), as: UTF8.self) }
-
-        var peerDER: [UInt8]?
-        if let peer = SSL_get1_peer_certificate(ssl) {
-            peerDER = Self.derBytes(of: peer)
-            X509_free(peer)
-        }
-        let cipher = SSL_get_current_cipher(ssl).flatMap { SSL_CIPHER_get_name($0) }.map { String(cString: $0) } ?? ""
+        let peerDER = session.peerCertificateDER
         return TLSSessionInfo(
-            version: TLSProtocolVersion(openSSLValue: SSL_version(ssl)),
-            cipher: cipher,
-            negotiatedALPN: alpn,
+            version: session.version,
+            cipher: session.cipher,
+            negotiatedALPN: session.negotiatedALPN,
             serverName: serverName,
             clientOfferedALPN: clientOfferedALPN,
             certificateRequested: certificateRequested,
-            resumed: SSL_session_reused(ssl) == 1,
+            resumed: session.resumed,
             peerCertificateDER: peerDER,
             peerThumbprint: peerDER.map { Thumbprint.compute(der: $0) },
             serverCertificateName: context.configuration.certificates[selectedCertificate].name
         )
-    }
-
-    private static func derBytes(of x509: OpaquePointer) -> [UInt8]? {
-        let length = i2d_X509(x509, nil)
-        guard length > 0 else { return nil }
-        var der = [UInt8](repeating: 0, count: Int(length))
-        let written = der.withUnsafeMutableBufferPointer { buffer -> Int32 in
-            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
-            return i2d_X509(x509, &cursor)
-        }
-        return written == length ? der : nil
-    }
-
-    // MARK: Application data
-
-    func read(allocator: ByteBufferAllocator) -> ReadStep {
-        // 16 KiB is the largest TLS record payload: one SSL_read never
-        // returns more, so this bounds each chunk handed downstream.
-        var buffer = allocator.buffer(capacity: 16_384)
-        var result: Int32 = 0
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16_384) { bytes in
-            result = SSL_read(ssl, bytes.baseAddress, Int32(bytes.count))
-            return Int(max(result, 0))
-        }
-        if result > 0 { return .data(buffer) }
-        let error = SSL_get_error(ssl, result)
-        switch error {
-        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
-            return .needMoreData
-        case SSL_ERROR_ZERO_RETURN:
-            return .closeNotify
-        default:
-            return .failed(TLSSessionError(detail: OpenSSLError.drain(operation: "SSL_read").description))
-        }
-    }
-
-    /// Encrypts one plaintext buffer. Each call produces its own record(s):
-    /// Halibut agents need every unit in a record of its own (halibut.md §4).
-    func write(_ buffer: ByteBuffer) -> TLSSessionError? {
-        var failure: TLSSessionError?
-        buffer.withUnsafeReadableBytes { bytes in
-            guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
-            let result = SSL_write(ssl, base, Int32(bytes.count))
-            if result <= 0 {
-                failure = TLSSessionError(detail: OpenSSLError.drain(operation: "SSL_write").description)
-            }
-        }
-        return failure
-    }
-
-    /// Queues our close_notify.
-    func shutdown() {
-        _ = SSL_shutdown(ssl)
-        ERR_clear_error()
     }
 
     // MARK: Callbacks (run inside SSL_do_handshake)

@@ -6,9 +6,11 @@ public struct TLSHandshakeCompletedEvent: Sendable {
     public var session: TLSSessionInfo
 }
 
-/// Server-side TLS over OpenSSL memory BIOs as a NIO handler: ciphertext
+/// TLS over OpenSSL memory BIOs as a NIO handler, either role: ciphertext
 /// below, plaintext above. Thin by design: the OpenSSL work lives in
-/// `TLSServerConnection`; this type maps NIO events onto it.
+/// `TLSMemorySession` and the role objects (`TLSServerConnection`,
+/// `TLSClientConnection`); this type maps NIO events onto them. A client
+/// handler starts the handshake as soon as it is in an active channel.
 ///
 /// - Backpressure: plaintext goes up as it is decrypted, at most one TLS
 ///   record per `fireChannelRead`; `read()` requests pass straight down, so a
@@ -18,7 +20,7 @@ public struct TLSHandshakeCompletedEvent: Sendable {
 /// - Half-close: a peer close_notify is answered and surfaces as
 ///   `ChannelEvent.inputClosed`; `close(mode: .output)` sends close_notify
 ///   and shuts our side.
-public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
+public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
     public typealias OutboundIn = ByteBuffer
@@ -32,7 +34,8 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
         case closed
     }
 
-    private let connection: TLSServerConnection
+    private let role: any TLSRoleConnection
+    private var connection: TLSMemorySession { role.session }
     private let handshakeTimeout: TimeAmount
     private var state: State = .handshaking
     private var timeoutTask: Scheduled<Void>?
@@ -43,8 +46,17 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var peerClosedInput = false
     public private(set) var session: TLSSessionInfo?
 
+    /// The server side: certificate by SNI, ALPN and client-certificate
+    /// request as `policy` says.
     public init(context: TLSServerContext, policy: TLSConnectionPolicy, handshakeTimeout: TimeAmount = .seconds(10)) throws(TLSConfigurationError) {
-        self.connection = try TLSServerConnection(context: context, policy: policy)
+        self.role = try TLSServerConnection(context: context, policy: policy)
+        self.handshakeTimeout = handshakeTimeout
+    }
+
+    /// The client side: presents the context's certificate, sets SNI, offers
+    /// no ALPN and accepts only the pinned server thumbprint.
+    public init(client context: TLSClientContext, options: TLSClientConnectionOptions, handshakeTimeout: TimeAmount = .seconds(10)) throws(TLSConfigurationError) {
+        self.role = try TLSClientConnection(context: context, options: options)
         self.handshakeTimeout = handshakeTimeout
     }
 
@@ -54,6 +66,23 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
             let (handler, context) = loopBound.value
             handler.handshakeTimedOut(context: context)
         }
+        if role.initiatesHandshake && context.channel.isActive { startClientHandshake(context: context) }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        if role.initiatesHandshake { startClientHandshake(context: context) }
+        context.fireChannelActive()
+    }
+
+    private var clientHandshakeStarted = false
+
+    /// Sends the ClientHello (once, whichever of `handlerAdded` and
+    /// `channelActive` comes first with an active channel).
+    private func startClientHandshake(context: ChannelHandlerContext) {
+        guard !clientHandshakeStarted, case .handshaking = state else { return }
+        clientHandshakeStarted = true
+        advanceHandshake(context: context)
+        flushCiphertext(context: context)
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
@@ -90,7 +119,7 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
         failPendingWrites(ChannelError.ioOnClosedChannel)
         if wasHandshaking {
             context.fireErrorCaught(TLSHandshakeError(kind: .connectionClosed, reason: "connection_closed",
-                                                      detail: "the client closed the connection during the handshake"))
+                                                      detail: "the \(role.peerRoleName) closed the connection during the handshake"))
         }
         context.fireChannelInactive()
     }
@@ -100,7 +129,7 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
             if case .handshaking = state {
                 // The peer gave up mid-handshake; nothing more can happen.
                 failHandshake(context: context, TLSHandshakeError(kind: .connectionClosed, reason: "connection_closed",
-                                                                  detail: "the client half-closed during the handshake"))
+                                                                  detail: "the \(role.peerRoleName) half-closed during the handshake"))
                 return
             }
             // TCP FIN without close_notify: pass the half-close on; the
@@ -153,11 +182,11 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
             // With autoRead off nobody else asks for the next flight.
             if !context.channel.isAutoReadEnabledSync { context.read() }
         case .failed(let error):
-            failHandshake(context: context, error)
+            failHandshake(context: context, role.refineHandshakeFailure(error))
         case .complete:
             timeoutTask?.cancel()
             state = .active
-            let info = connection.sessionInfo
+            let info = role.sessionInfo
             session = info
             flushCiphertext(context: context)
             context.fireUserInboundEventTriggered(TLSHandshakeCompletedEvent(session: info))
@@ -238,7 +267,10 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
 }
 
 @available(*, unavailable)
-extension TLSServerHandler: Sendable {}
+extension TLSHandler: Sendable {}
+
+/// The name the gateway's stage 2 has always used for the server side.
+public typealias TLSServerHandler = TLSHandler
 
 extension Channel {
     /// Only valid on the event loop, where handlers run.

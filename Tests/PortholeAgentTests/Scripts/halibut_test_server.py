@@ -302,7 +302,7 @@ def convert_param(p, uploads):
         return {"$type": "Halibut.DataStream, Halibut", "id": Binary(4, guid_to_dotnet(sid)), "length": Int64(len(data))}
     return p
 
-def handshake_subscriber(t):
+def handshake_subscriber(t, send_identity=True):
     preamble, pre_endings = read_text_unit(t, "preamble")
     if preamble != ["MX"]:
         raise Failure("preamble is %r, expected MX" % preamble)
@@ -310,7 +310,8 @@ def handshake_subscriber(t):
     parts = identity[0].split(" ")
     if parts[0] != "MX-SUBSCRIBER" or len(parts) < 3:
         raise Failure("identity is %r" % identity)
-    t.send_unit(b"MX-SERVER 1.0\r\n\r\n")
+    if send_identity:
+        t.send_unit(b"MX-SERVER 1.0\r\n\r\n")
     return parts[2], pre_endings | id_endings
 
 def run_calls(t, calls, subscription):
@@ -432,7 +433,8 @@ def main():
     if a.client_thumbprint and report["client_thumbprint"] != a.client_thumbprint.upper():
         raise Failure("client thumbprint %s, expected %s" % (report["client_thumbprint"], a.client_thumbprint))
     t = RawTransport(tls) if a.transport == "raw" else WebSocketTransport(tls, a.path)
-    subscription, endings = handshake_subscriber(t)
+    # In replay mode the recorded MX-SERVER unit is sent by replay().
+    subscription, endings = handshake_subscriber(t, send_identity=not a.replay)
     report["subscription"] = subscription
     if a.replay:
         with open(a.replay) as f:

@@ -172,7 +172,11 @@ struct ExplainRoute: ParsableCommand {
         let facts = ConnectionFacts(serverName: sni, offeredALPN: offered, alpnExtensionPresent: alpn != "none",
                                     source: sourceAddress, listener: listener ?? configuration.listeners.first?.name ?? "")
         for line in configuration.routeTable.explain(facts) { print(line) }
-        for shadow in configuration.routeTable.shadowedRoutes() { print("warning: \(shadow.explanation)") }
+        let routes = configuration.routeTable.routes
+        for shadow in configuration.routeTable.shadowedRoutes() {
+            let shadowed = "route #\(shadow.shadowedIndex + 1) \"\(routes[shadow.shadowedIndex].name)\""
+            print("warning: \(shadowed) can never match: \(shadow.explanation)")
+        }
     }
 }
 

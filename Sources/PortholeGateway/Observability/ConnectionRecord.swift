@@ -49,9 +49,11 @@ final class ConnectionRecord {
             "duration_ms": "\((NIODeadline.now().uptimeNanoseconds &- startedAt.uptimeNanoseconds) / 1_000_000)",
         ]
         if viaProxyProtocol { metadata["proxy_protocol"] = "true" }
-        if let serverName { metadata["sni"] = "\(serverName)" }
+        metadata["sni"] = "\(serverName ?? "none")"
         metadata["alpn_offered"] = "\(alpnOffered.map { $0.joined(separator: ",") } ?? "none")"
-        if let alpnNegotiated { metadata["alpn"] = "\(alpnNegotiated)" }
+        // Negotiated ALPN: "none" after a handshake without it; "unknown"
+        // when Porthole did not terminate (passthrough, or closed earlier).
+        metadata["alpn"] = "\(alpnNegotiated ?? (tlsVersion == nil ? "unknown" : "none"))"
         if let tlsVersion { metadata["tls"] = "\(tlsVersion)" }
         if let peerThumbprint { metadata["peer_thumbprint"] = "\(peerThumbprint)" }
         metadata["sniff_bytes"] = "\(sniffBytes)"

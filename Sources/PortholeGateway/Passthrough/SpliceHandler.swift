@@ -23,6 +23,8 @@ final class SpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var pendingRead = false
     private var inputClosed = false
     private var outputClosed = false
+    /// Completes once the FIN sent to this peer has followed every byte queued before it.
+    private var outputShutdown: EventLoopFuture<Void>?
 
     /// Links two handlers; call on the event loop both channels share.
     static func pair(_ a: SpliceHandler, _ b: SpliceHandler) {
@@ -53,7 +55,11 @@ final class SpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let event = event as? ChannelEvent, event == .inputClosed {
             inputClosed = true
             partner?.partnerShutdownOutput()
-            closeIfBothDirectionsDone()
+            if let outputShutdown {
+                // Both directions are done; close once the FIN is out.
+                let channel = context.channel
+                outputShutdown.whenComplete { _ in channel.close(promise: nil) }
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -109,8 +115,19 @@ final class SpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context, !outputClosed else { return }
         outputClosed = true
         context.flush()
-        context.close(mode: .output, promise: nil)
-        closeIfBothDirectionsDone()
+        guard inputClosed else {
+            // Half-close: NIO sends the FIN once the pending writes are out.
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            context.close(mode: .output, promise: promise)
+            outputShutdown = promise.futureResult
+            return
+        }
+        // Both directions are done. A full close would drop what is still
+        // queued for this peer, so close once it has been written.
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
     }
 
     private func partnerClose(reset: Bool) {
@@ -121,11 +138,13 @@ final class SpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
             options.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
             return
         }
+        if let outputShutdown {
+            // A FIN is queued behind bytes not yet written: let them go first.
+            let channel = context.channel
+            outputShutdown.whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
         context.close(promise: nil)
-    }
-
-    private func closeIfBothDirectionsDone() {
-        if inputClosed && outputClosed { context?.close(promise: nil) }
     }
 }
 

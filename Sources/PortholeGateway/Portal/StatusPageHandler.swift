@@ -39,6 +39,13 @@ final class StatusPageHandler: ChannelInboundHandler, RemovableChannelHandler {
             if head == nil { context.close(promise: nil) }
             return
         }
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // The client sends no more requests (NIOHTTP1 holds this event
+            // back until the last answer is written): without this close a
+            // half-closed keep-alive connection would stay open for good.
+            context.close(promise: nil)
+            return
+        }
         context.fireUserInboundEventTriggered(event)
     }
 

@@ -62,6 +62,12 @@ extension GatewaySettings {
         case .reject: plainHTTP = .reject
         }
 
+        let sniffTimeoutRoute: String?
+        switch configuration.server.onSniffTimeout {
+        case .close: sniffTimeoutRoute = nil
+        case .route(let name): sniffTimeoutRoute = name
+        }
+
         return GatewaySettings(
             listeners: listeners,
             adminAddress: adminAddress,
@@ -72,6 +78,7 @@ extension GatewaySettings {
             routeActions: actions,
             sniffTimeout: configuration.server.sniffTimeout.timeAmount,
             sniffMaxBytes: configuration.server.sniffMaxBytes,
+            sniffTimeoutRoute: sniffTimeoutRoute,
             handshakeTimeout: configuration.tls.handshakeTimeout.timeAmount,
             plainHTTP: plainHTTP,
             gracePeriod: configuration.server.gracePeriod.timeAmount,

@@ -27,6 +27,9 @@ public struct GatewaySettings: Sendable {
     public var routeActions: [String: RouteAction]
     public var sniffTimeout: TimeAmount
     public var sniffMaxBytes: Int
+    /// `[server].on_sniff_timeout`: the route that takes connections still
+    /// undecided at the sniff deadline; nil closes them.
+    public var sniffTimeoutRoute: String?
     public var handshakeTimeout: TimeAmount
     public var plainHTTP: PlainHTTPAnswer
     public var gracePeriod: TimeAmount

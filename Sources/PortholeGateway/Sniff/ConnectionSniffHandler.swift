@@ -38,6 +38,12 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var deadline: Scheduled<Void>?
     private var heldRead = false
     private var sourceAddress: IPAddress?
+    /// The client as a PROXY v2 header to an upstream should name it: the
+    /// peer, or the address a trusted PROXY header carried.
+    private var clientEndpoint: (host: String, port: UInt16)?
+    /// EOF from the client while the upstream connection was being made:
+    /// passed on to the splice once it exists.
+    private var inputClosedWhileConnecting = false
     /// Bytes read by this handler, for the record of connections that end here.
     private var sniffedBytes = 0
 
@@ -54,6 +60,7 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func handlerAdded(context: ChannelHandlerContext) {
         sourceAddress = context.channel.remoteAddress.flatMap(Self.ipAddress)
+        clientEndpoint = context.channel.remoteAddress.map(Self.proxyEndpoint)
         if listener.proxyProtocol == .required, !isTrustedProxy(sourceAddress) {
             finish(context: context, outcome: .proxyRejected, reason: "PROXY header required but \(record.clientAddress) is not a trusted proxy")
             return
@@ -80,8 +87,12 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
             switch state {
-            case .connecting, .done:
-                break // passthrough replays first; the splice then sees EOF itself.
+            case .connecting:
+                // No handler after this one yet: keep the EOF for the splice.
+                inputClosedWhileConnecting = true
+                return
+            case .done:
+                break
             default:
                 finish(context: context, outcome: .malformed, reason: "client closed its side before a decision")
                 return
@@ -191,6 +202,7 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
                 record.clientAddress = source.port == 0 ? source.host : "\(Self.bracketed(source.host)):\(source.port)"
                 record.viaProxyProtocol = true
                 sourceAddress = IPAddress(source.host) ?? sourceAddress
+                clientEndpoint = (source.host, source.port)
             }
             buffered!.moveReaderIndex(forwardBy: consumed)
             if buffered!.readableBytes == 0 { buffered = nil }
@@ -219,24 +231,35 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
         guard let routeName = decision.routeName else {
             return finish(context: context, outcome: .noRoute, reason: decision.reasons.joined(separator: "; "))
         }
-        record.route = routeName
-        switch settings.routeActions[routeName] ?? .terminate(TLSConnectionPolicy()) {
-        case .terminate(let policy):
-            terminate(context: context, route: routeName, policy: policy)
-        case .passthrough(let upstream, let timeout, let sendProxyHeader):
-            passthrough(context: context, route: routeName, upstream: upstream, timeout: timeout, sendProxyHeader: sendProxyHeader)
-        }
+        act(context: context, route: routeName, outcome: .matched)
     }
 
     // MARK: Acting
 
-    private func terminate(context: ChannelHandlerContext, route: String, policy: TLSConnectionPolicy) {
+    /// Hands the connection to the route's action. `outcome` is what the
+    /// connection is counted as once the action has taken it: `matched`, or
+    /// `sniff_timeout` for `[server].on_sniff_timeout`.
+    private func act(context: ChannelHandlerContext, route: String, outcome: ConnectionOutcome) {
+        record.route = route
+        switch settings.routeActions[route] ?? .terminate(TLSConnectionPolicy()) {
+        case .terminate(let policy):
+            terminate(context: context, route: route, policy: policy, outcome: outcome)
+        case .passthrough(let upstream, let timeout, let sendProxyHeader):
+            passthrough(context: context, route: route, upstream: upstream, timeout: timeout,
+                        sendProxyHeader: sendProxyHeader, outcome: outcome)
+        }
+    }
+
+    /// Counted by stage 2 once the handshake has ended: as `outcome`, or as
+    /// a handshake failure.
+    private func terminate(context: ChannelHandlerContext, route: String, policy: TLSConnectionPolicy,
+                           outcome: ConnectionOutcome = .matched) {
         record.action = "terminate"
-        record.outcome = .matched
-        gateway.metrics.recordOutcome(.matched, route: route)
+        record.outcome = outcome
         do {
             let tls = try TLSServerHandler(context: settings.tlsContext, policy: policy, handshakeTimeout: settings.handshakeTimeout)
-            let stageTwo = StageTwoHandler(gateway: gateway, record: record, route: route, listener: listener.name)
+            let stageTwo = StageTwoHandler(gateway: gateway, record: record, route: route, listener: listener.name,
+                                           outcomeOnHandshake: outcome)
             let counter = ByteCountingHandler(record: record)
             try context.pipeline.syncOperations.addHandlers([counter, tls, stageTwo], position: .after(self))
         } catch {
@@ -245,9 +268,11 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
         handOn(context: context)
     }
 
-    private func passthrough(context: ChannelHandlerContext, route: String, upstream: HostPort, timeout: TimeAmount, sendProxyHeader: Bool) {
+    private func passthrough(context: ChannelHandlerContext, route: String, upstream: HostPort, timeout: TimeAmount,
+                             sendProxyHeader: Bool, outcome: ConnectionOutcome) {
         record.action = "passthrough"
         state = .connecting
+        deadline?.cancel()
         let client = context.channel
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let connect: EventLoopFuture<Channel> = ClientBootstrap(group: context.eventLoop)
@@ -266,14 +291,16 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
                     upstreamChannel.close(promise: nil)
                     return
                 }
-                handler.splice(context: context, route: route, upstream: upstreamChannel, sendProxyHeader: sendProxyHeader)
+                handler.splice(context: context, route: route, upstream: upstreamChannel, sendProxyHeader: sendProxyHeader,
+                               outcome: outcome)
             }
         }
     }
 
-    private func splice(context: ChannelHandlerContext, route: String, upstream: Channel, sendProxyHeader: Bool) {
-        record.outcome = .matched
-        gateway.metrics.recordOutcome(.matched, route: route)
+    private func splice(context: ChannelHandlerContext, route: String, upstream: Channel, sendProxyHeader: Bool,
+                        outcome: ConnectionOutcome) {
+        record.outcome = outcome
+        gateway.metrics.recordOutcome(outcome, route: route)
         let clientSide = SpliceHandler()
         let upstreamSide = SpliceHandler()
         SpliceHandler.pair(clientSide, upstreamSide)
@@ -285,8 +312,8 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
             upstream.close(promise: nil)
             return finish(context: context, outcome: .upstreamConnectFailure, reason: "splice setup failed: \(error)", route: route)
         }
-        if sendProxyHeader, let client = context.channel.remoteAddress, let local = context.channel.localAddress,
-           let header = ProxyProtocolV2Encoder.encode(source: proxyEndpoint(client), destination: proxyEndpoint(local)) {
+        if sendProxyHeader, let client = clientEndpoint, let local = context.channel.localAddress,
+           let header = ProxyProtocolV2Encoder.encode(source: client, destination: Self.proxyEndpoint(local)) {
             var buffer = upstream.allocator.buffer(capacity: header.count)
             buffer.writeBytes(header)
             upstream.write(buffer, promise: nil)
@@ -298,7 +325,12 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
         upstream.flush()
         state = .done
-        context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        let pipeline = context.pipeline
+        pipeline.syncOperations.removeHandler(self, promise: nil)
+        if inputClosedWhileConnecting {
+            // After the replay, so the upstream gets every byte before the FIN.
+            pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        }
         if heldRead { context.read() }
     }
 
@@ -348,8 +380,15 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func sniffTimedOut(context: ChannelHandlerContext) {
         guard !isDecided else { return }
-        finish(context: context, outcome: .sniffTimeout,
-               reason: "no decision within \(settings.sniffTimeout.nanoseconds / 1_000_000) ms (\(buffered?.readableBytes ?? 0) bytes received)")
+        let reason = "no decision within \(settings.sniffTimeout.nanoseconds / 1_000_000) ms (\(buffered?.readableBytes ?? 0) bytes received)"
+        guard let route = settings.sniffTimeoutRoute else {
+            return finish(context: context, outcome: .sniffTimeout, reason: reason)
+        }
+        // `on_sniff_timeout`: e.g. a server-speaks-first service; it gets
+        // whatever arrived so far.
+        record.reason = "\(reason); handed to route \"\(route)\" ([server].on_sniff_timeout)"
+        record.markDecided(bytes: buffered?.readableBytes ?? 0)
+        act(context: context, route: route, outcome: .sniffTimeout)
     }
 
     /// Ends the connection without a hand-off: counted, logged, closed.
@@ -379,7 +418,7 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private static func bracketed(_ host: String) -> String { host.contains(":") ? "[\(host)]" : host }
 
-    private func proxyEndpoint(_ address: SocketAddress) -> (host: String, port: UInt16) {
+    private static func proxyEndpoint(_ address: SocketAddress) -> (host: String, port: UInt16) {
         (address.ipAddress ?? "0.0.0.0", UInt16(address.port ?? 0))
     }
 }

@@ -21,11 +21,17 @@ final class StageTwoHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let record: ConnectionRecord
     private let route: String
     private let listener: String
+    /// How `porthole_connections_total` counts the connection once the
+    /// handshake completes (a failed one counts as `handshake_failure`), so
+    /// each connection is counted once.
+    private let outcomeOnHandshake: ConnectionOutcome
     private var state: State = .handshaking
     private var buffered: ByteBuffer?
     private var deadline: Scheduled<Void>?
 
-    init(gateway: PortholeGateway, record: ConnectionRecord, route: String, listener: String) {
+    init(gateway: PortholeGateway, record: ConnectionRecord, route: String, listener: String,
+         outcomeOnHandshake: ConnectionOutcome = .matched) {
+        self.outcomeOnHandshake = outcomeOnHandshake
         self.gateway = gateway
         self.record = record
         self.route = route
@@ -40,6 +46,7 @@ final class StageTwoHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let completed = event as? TLSHandshakeCompletedEvent, case .handshaking = state {
             let session = completed.session
             gateway.metrics.handshakesCompleted.increment()
+            gateway.metrics.recordOutcome(outcomeOnHandshake, route: route)
             record.alpnNegotiated = session.negotiatedALPN
             record.tlsVersion = session.version?.rawValue
             record.peerThumbprint = session.peerThumbprint
@@ -72,6 +79,7 @@ final class StageTwoHandler: ChannelInboundHandler, RemovableChannelHandler {
             record.outcome = .handshakeFailure
             record.reason = failure.reason
             gateway.metrics.recordHandshakeFailure(reason: failure.reason)
+            gateway.metrics.recordOutcome(.handshakeFailure, route: route)
             gateway.logger.notice("TLS handshake failed", metadata: [
                 "client": "\(record.clientAddress)", "reason": "\(failure.reason)", "detail": "\(failure.detail)",
             ])

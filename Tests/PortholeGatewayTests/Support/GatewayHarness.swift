@@ -21,13 +21,17 @@ final class GatewayHarness: @unchecked Sendable {
 
     /// `toml` may use `{{dir}}` for the harness's temporary directory. The
     /// listeners default to 127.0.0.1:0 and the admin listener to
-    /// 127.0.0.1:0 unless the TOML sets them.
-    init(toml: String = "", directory: TemporaryDirectory = TemporaryDirectory(), prepare: (TemporaryDirectory) throws -> Void = { _ in }) async throws {
+    /// 127.0.0.1:0 unless the TOML sets them. `server` adds keys to the
+    /// generated `[server]` table (when `toml` has none of its own), e.g.
+    /// `sniff_timeout = "300ms"`.
+    init(toml: String = "", server: String = "", directory: TemporaryDirectory = TemporaryDirectory(),
+         prepare: (TemporaryDirectory) throws -> Void = { _ in }) async throws {
         self.directory = directory
         try prepare(directory)
         var text = toml.replacingOccurrences(of: "{{dir}}", with: directory.path)
         if !text.contains("[server]") {
-            text = "[server]\nlisten = [\"127.0.0.1:0\"]\nstate_dir = \"\(directory.path)/state\"\n" + text
+            let listen = text.contains("[[listener]]") ? "" : "listen = [\"127.0.0.1:0\"]\n"
+            text = "[server]\n\(listen)state_dir = \"\(directory.path)/state\"\n\(server)\n" + text
         }
         if !text.contains("[admin]") {
             text += "\n[admin]\nlisten = \"127.0.0.1:0\"\n"
@@ -49,6 +53,31 @@ final class GatewayHarness: @unchecked Sendable {
 
     /// Decision records written so far (the `connection` log lines).
     var decisionRecords: [[String: String]] { log.entries.filter { $0.message == "connection" }.map(\.metadata) }
+
+    /// `porthole_connections_total` summed over the series with this
+    /// outcome (and route, when given), as `/metrics` exposes it.
+    func connectionCount(outcome: String, route: String? = nil) -> Int {
+        var total = 0
+        for line in gateway.metrics.exposition().split(separator: "\n") where line.hasPrefix("porthole_connections_total{") {
+            guard line.contains("outcome=\"\(outcome)\"") else { continue }
+            if let route, !line.contains("route=\"\(route)\"") { continue }
+            total += Int(Double(line.split(separator: " ").last ?? "") ?? 0)
+        }
+        return total
+    }
+
+    /// The one decision record of a finished connection whose fields
+    /// include `fields` (waits for it to be written at close).
+    func decisionRecord(where fields: [String: String], timeout: TimeInterval = 10) -> [String: String]? {
+        let deadline = Date().addingTimeInterval(timeout)
+        repeat {
+            if let record = decisionRecords.first(where: { record in fields.allSatisfy { record[$0.key] == $0.value } }) {
+                return record
+            }
+            usleep(20_000)
+        } while Date() < deadline
+        return nil
+    }
 
     /// Waits until `count` decision records are logged (they are written at close).
     func waitForDecisionRecords(_ count: Int, timeout: TimeInterval = 10) -> [[String: String]] {

@@ -46,4 +46,32 @@ enum Peers {
         }
         return nil
     }
+
+    /// Starts a Python 3 script in the background (stopped by the caller,
+    /// by pid, or when the returned value goes away).
+    static func startPython(_ script: String, _ arguments: [String], in directory: TemporaryDirectory) throws -> ChildProcess {
+        let path = directory.write("script-\(UUID().uuidString).py", script)
+        return try ChildProcess("python3", ["-u", path] + arguments)
+    }
+
+    /// The port a background peer announces on a line `<prefix><port>`
+    /// (`PORT 4711`, `ACCEPT 127.0.0.1:4711`).
+    static func announcedPort(of child: ChildProcess, prefix: String, timeout: TimeInterval = 10) throws -> Int {
+        guard child.waitForOutput(containing: prefix, timeout: timeout) else {
+            throw TestSupportError("peer did not announce its port: \(child.stdout) \(child.stderr)")
+        }
+        for line in child.stdout.split(separator: "\n") where line.hasPrefix(prefix) {
+            if let port = Int(line.split(whereSeparator: { $0 == " " || $0 == ":" }).last ?? "") { return port }
+        }
+        throw TestSupportError("cannot read a port in: \(child.stdout)")
+    }
+
+    /// The `openssl s_server` backend of passthrough tests: its own
+    /// certificate, mutual TLS (`-Verify 1`) against `clientCA`, answering
+    /// one `GET` with its `-www` status page. Returns the process and port.
+    static func sServer(certificate: (cert: String, key: String), clientCA: String) throws -> (ChildProcess, Int) {
+        let server = try ChildProcess("openssl", ["s_server", "-4", "-accept", "127.0.0.1:0", "-cert", certificate.cert,
+                                                  "-key", certificate.key, "-Verify", "1", "-CAfile", clientCA, "-www"])
+        return (server, try announcedPort(of: server, prefix: "ACCEPT "))
+    }
 }

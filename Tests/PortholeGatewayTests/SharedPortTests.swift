@@ -49,7 +49,9 @@ import Testing
             "-servername", "backend.example.test", "-CAfile", backendIdentity.cert, "-verify_return_error",
             "-cert", agentIdentity.cert, "-key", agentIdentity.key,
         ], input: "GET / HTTP/1.0\r\n\r\n", untilServerCloses: true)
+        #expect(passthrough.status == 0)
         #expect(passthrough.output.contains("Verification: OK"), "\(passthrough.output)")
+        #expect(passthrough.output.contains("Ciphers supported in s_server binary"))
         #expect(Peers.serverSubjectCN(in: passthrough.output) == "backend.example.test")
 
         let records = harness.waitForDecisionRecords(3)

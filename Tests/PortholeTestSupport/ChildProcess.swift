@@ -35,7 +35,21 @@ public final class ChildProcess: @unchecked Sendable {
             guard let self else { return }
             self.lock.lock(); self.stderrData.append(data); self.lock.unlock()
         }
-        try process.run()
+        try Self.withTerminationSignalsUnblocked { try process.run() }
+    }
+
+    /// A child inherits the spawning thread's signal mask, and test-runner
+    /// threads block SIGTERM/SIGINT: without this, `stop()`'s SIGTERM never
+    /// reached python3 or openssl, and every stop waited 5 s for SIGKILL.
+    private static func withTerminationSignalsUnblocked<T>(_ body: () throws -> T) rethrows -> T {
+        var signals = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &signals, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        return try body()
     }
 
     public var stdout: String { lock.lock(); defer { lock.unlock() }; return String(decoding: stdoutData, as: UTF8.self) }

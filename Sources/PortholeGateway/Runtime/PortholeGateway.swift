@@ -96,7 +96,9 @@ public final class PortholeGateway: Service, Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            // tcpOption, not socketOption: the latter sets level SOL_SOCKET,
+            // where option number 1 is SO_DEBUG, not TCP_NODELAY.
+            .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             // Half-close is part of what passthrough must carry.
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [self] channel in

@@ -277,7 +277,7 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let connect: EventLoopFuture<Channel> = ClientBootstrap(group: context.eventLoop)
             .connectTimeout(timeout)
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .connect(host: upstream.hostForConnect, port: Int(upstream.port))
         connect.whenComplete { result in
@@ -331,7 +331,9 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
             // After the replay, so the upstream gets every byte before the FIN.
             pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         }
-        if heldRead { context.read() }
+        // Through the channel: this handler's context has left the pipeline,
+        // and a read sent from it would be lost (the client would stall).
+        if heldRead { context.channel.read() }
     }
 
     private func answerPlainHTTP(context: ChannelHandlerContext, bytes: ByteBuffer) {

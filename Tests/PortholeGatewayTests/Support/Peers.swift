@@ -57,13 +57,18 @@ enum Peers {
     /// The port a background peer announces on a line `<prefix><port>`
     /// (`PORT 4711`, `ACCEPT 127.0.0.1:4711`).
     static func announcedPort(of child: ChildProcess, prefix: String, timeout: TimeInterval = 10) throws -> Int {
-        guard child.waitForOutput(containing: prefix, timeout: timeout) else {
-            throw TestSupportError("peer did not announce its port: \(child.stdout) \(child.stderr)")
-        }
-        for line in child.stdout.split(separator: "\n") where line.hasPrefix(prefix) {
-            if let port = Int(line.split(whereSeparator: { $0 == " " || $0 == ":" }).last ?? "") { return port }
-        }
-        throw TestSupportError("cannot read a port in: \(child.stdout)")
+        let deadline = Date().addingTimeInterval(timeout)
+        repeat {
+            // Whole lines only: an unbuffered writer may send "PORT " and the number apart.
+            let output = child.stdout
+            let lines = output.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+            for line in lines where line.hasPrefix(prefix) {
+                if let port = Int(line.split(whereSeparator: { $0 == " " || $0 == ":" }).last ?? "") { return port }
+            }
+            if !child.isRunning { break }
+            usleep(10_000)
+        } while Date() < deadline
+        throw TestSupportError("peer did not announce its port: \(child.stdout) \(child.stderr)")
     }
 
     /// The `openssl s_server` backend of passthrough tests: its own

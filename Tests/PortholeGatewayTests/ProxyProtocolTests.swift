@@ -59,6 +59,39 @@ import Testing
         try await harness.stop()
     }
 
+    @Test func requiredModeFromAnUntrustedSource_isClosedAndCounted() async throws {
+        let harness = try await harness(mode: "required", trusted: "10.0.0.0/8")
+        let result = try runClient(harness, [])
+        #expect(result.status == 3, "\(result.stdout) \(result.stderr)")
+        #expect(harness.decisionRecord(where: ["outcome": "proxy_rejected"]) != nil)
+        #expect(harness.connectionCount(outcome: "proxy_rejected") == 1)
+        try await harness.stop()
+    }
+
+    @Test func carriedAddress_isWhatAPassthroughPROXYv2HeaderNames() async throws {
+        let directory = TemporaryDirectory()
+        let upstream = try Peers.startPython(PythonScripts.rawUpstream, ["proxy-echo"], in: directory)
+        let upstreamPort = try Peers.announcedPort(of: upstream, prefix: "PORT ")
+        let harness = try await GatewayHarness(toml: """
+        [[listener]]
+        name = "behind-lb"
+        address = "127.0.0.1:0"
+        proxy_protocol = "optional"
+        proxy_trusted = ["127.0.0.0/8"]
+
+        [[route]]
+        name = "backend"
+        action = "passthrough"
+        upstream = "127.0.0.1:\(upstreamPort)"
+        proxy_protocol = "v2"
+        """, directory: directory)
+        let result = try Peers.python(PythonScripts.helloThenRawClient, ["127.0.0.1", String(harness.port),
+                                                                         "--proxy-v1-source", "198.51.100.20:6000"])
+        #expect(result.stdout.contains("RECEIVED SOURCE 198.51.100.20:6000"), "\(result.stdout) \(upstream.stderr)")
+        upstream.stop()
+        try await harness.stop()
+    }
+
     @Test func requiredHeaderMissing_isClosedAndCounted() async throws {
         let harness = try await harness(mode: "required", trusted: "127.0.0.0/8")
         let result = try runClient(harness, [])

@@ -186,12 +186,14 @@ for n in range(a.requests):
     ///   --mode halfclose  send `--payload`, shut down the write side, read to EOF
     ///   --mode reset      read; print RESET on a reset, EOF on a clean end
     ///   --mode stall      never read (until killed)
+    ///   --proxy-v1-source IP:PORT   a PROXY v1 header before the hello
     static let helloThenRawClient = #"""
 import argparse, socket, ssl, sys, time
 p = argparse.ArgumentParser()
 p.add_argument("host"); p.add_argument("port", type=int)
 p.add_argument("--sni", default="backend.example.test"); p.add_argument("--mode", default="read")
 p.add_argument("--payload", default="")
+p.add_argument("--proxy-v1-source", help="IP:PORT to announce in a PROXY v1 header first")
 a = p.parse_args()
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -201,6 +203,9 @@ except ssl.SSLWantReadError: pass
 hello = outgoing.read()
 sock = socket.create_connection((a.host, a.port))
 print("LOCAL %s:%d" % sock.getsockname()[:2]); print("HELLO", len(hello)); sys.stdout.flush()
+if a.proxy_v1_source:
+    ip, port = a.proxy_v1_source.rsplit(":", 1)
+    sock.sendall(("PROXY TCP4 %s 127.0.0.1 %s %d\r\n" % (ip, port, a.port)).encode())
 sock.sendall(hello + a.payload.encode())
 if a.mode == "stall":
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)

@@ -69,9 +69,9 @@ import Testing
     }
 
     @Test func silentClient_hitsTheSniffTimeout_slowValidClientIsUnaffected() async throws {
-        let harness = try await GatewayHarness(toml: Self.routesBySNI, server: "sniff_timeout = \"500ms\"")
+        let harness = try await GatewayHarness(toml: Self.routesBySNI, server: "sniff_timeout = \"1s\"")
         let silent = try Peers.startPython(PythonScripts.bytesClient, ["127.0.0.1", String(harness.port)], in: harness.directory)
-        // 10 segments 30 ms apart: slow, but within its own 500 ms.
+        // 10 segments 30 ms apart: slow, but well within its own 1 s.
         let slow = try runClient(harness, ["--sni", "split.example.test", "--segments", "10", "--pause", "0.03"])
         #expect(slow.status == 0, "\(slow.stdout) \(slow.stderr)")
         #expect(slow.stdout.contains("STATUS HTTP/1.1 200"))
@@ -85,8 +85,8 @@ import Testing
     }
 
     @Test func routedConnectionIdleLongerThanTheSniffTimeout_keepsWorking() async throws {
-        let harness = try await GatewayHarness(server: "sniff_timeout = \"300ms\"")
-        let result = try runClient(harness, ["--alpn", "http/1.1", "--requests", "2", "--idle", "0.8"])
+        let harness = try await GatewayHarness(server: "sniff_timeout = \"500ms\"")
+        let result = try runClient(harness, ["--alpn", "http/1.1", "--requests", "2", "--idle", "1.2"])
         #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
         #expect(result.stdout.components(separatedBy: "STATUS HTTP/1.1 200").count == 3, "\(result.stdout)")
         try await harness.stop()

@@ -2,13 +2,8 @@ import Foundation
 import PortholeTestSupport
 import Testing
 
-/// The built `porthole` binary, run as an operator would.
-@Suite struct CLITests {
-    /// `.build/debug/porthole` next to these sources (built by
-    /// `swift build --build-tests`, which builds every product).
-    static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent(".build/debug/porthole").path
-
+/// `porthole routes explain`, run from the built binary as an operator would.
+@Suite struct RoutesExplainTests {
     static let shadowedConfig = """
     [server]
     listen = ["127.0.0.1:8443"]
@@ -32,10 +27,9 @@ import Testing
     """
 
     private func explain(_ arguments: [String]) throws -> (status: Int32?, stdout: String, stderr: String) {
-        #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build first: swift build --build-tests")
         let directory = TemporaryDirectory()
         let config = directory.write("porthole.toml", Self.shadowedConfig)
-        return try ChildProcess.run(Self.binary, ["routes", "explain", "--config", config] + arguments, timeout: 30)
+        return try PortholeBinary.run(["routes", "explain", "--config", config] + arguments, timeout: 30)
     }
 
     @Test func routesExplain_namesTheMatchingRouteAndWhy() throws {

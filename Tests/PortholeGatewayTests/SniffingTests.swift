@@ -92,6 +92,26 @@ import Testing
         try await harness.stop()
     }
 
+    @Test func terminatedConnectionSilentBeforeItsFirstRequest_outlivesTheSniffTimeout() async throws {
+        // Browsers open connections ahead of need: only the stage-1 sniff is
+        // bound by sniff_timeout; after the handshake [portal].idle_timeout applies.
+        let harness = try await GatewayHarness(server: "sniff_timeout = \"300ms\"")
+        let result = try runClient(harness, ["--alpn", "http/1.1", "--idle", "1.0", "--idle-first"])
+        #expect(result.stdout.contains("STATUS HTTP/1.1 200"), "\(result.stdout) \(result.stderr)")
+        try await harness.stop()
+    }
+
+    @Test func terminatedConnectionSilentPastTheIdleTimeout_isClosed() async throws {
+        let harness = try await GatewayHarness(toml: """
+        [portal]
+        idle_timeout = "300ms"
+        """)
+        let result = try runClient(harness, ["--alpn", "http/1.1", "--idle", "1.2", "--idle-first"])
+        #expect(result.stdout.contains("CLOSED"), "\(result.stdout) \(result.stderr)")
+        #expect(harness.waitForDecisionRecords(1).first?["reason"]?.contains("nothing after the handshake") == true)
+        try await harness.stop()
+    }
+
     @Test func garbageFirstBytes_areClosedAndCountedNotTLS() async throws {
         let harness = try await GatewayHarness()
         let result = try Peers.python(PythonScripts.bytesClient, ["127.0.0.1", String(harness.port),

@@ -79,6 +79,7 @@ extension GatewaySettings {
             sniffTimeout: configuration.server.sniffTimeout.timeAmount,
             sniffMaxBytes: configuration.server.sniffMaxBytes,
             sniffTimeoutRoute: sniffTimeoutRoute,
+            firstRequestTimeout: configuration.portal.idleTimeout.timeAmount,
             handshakeTimeout: configuration.tls.handshakeTimeout.timeAmount,
             plainHTTP: plainHTTP,
             gracePeriod: configuration.server.gracePeriod.timeAmount,

@@ -30,6 +30,11 @@ public struct GatewaySettings: Sendable {
     /// `[server].on_sniff_timeout`: the route that takes connections still
     /// undecided at the sniff deadline; nil closes them.
     public var sniffTimeoutRoute: String?
+    /// How long a terminated connection may stay silent before its first
+    /// request (stage 2). Longer than the stage-1 deadline: browsers open
+    /// connections ahead of need, and the TLS handshake already cost the
+    /// client something. From `[portal] idle_timeout`.
+    public var firstRequestTimeout: TimeAmount
     public var handshakeTimeout: TimeAmount
     public var plainHTTP: PlainHTTPAnswer
     public var gracePeriod: TimeAmount

@@ -52,7 +52,7 @@ final class StageTwoHandler: ChannelInboundHandler, RemovableChannelHandler {
             record.peerThumbprint = session.peerThumbprint
             state = .sniffing(session: session)
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            deadline = context.eventLoop.scheduleTask(in: gateway.settings.sniffTimeout) {
+            deadline = context.eventLoop.scheduleTask(in: gateway.settings.firstRequestTimeout) {
                 let (handler, context) = loopBound.value
                 handler.timedOut(context: context)
             }

@@ -97,6 +97,7 @@ p.add_argument("--records", type=int, default=1); p.add_argument("--segments", t
 p.add_argument("--pause", type=float, default=0.0)
 p.add_argument("--proxy"); p.add_argument("--proxy-source", default="203.0.113.7:5555")
 p.add_argument("--requests", type=int, default=1); p.add_argument("--idle", type=float, default=0.0)
+p.add_argument("--idle-first", action="store_true", help="also wait --idle before the first request")
 a = p.parse_args()
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 alpn = a.alpn.split(",") if a.alpn else []
@@ -161,7 +162,7 @@ def read_more():
         except (ssl.SSLZeroReturnError, ssl.SSLEOFError): return b""
 buffer = b""
 for n in range(a.requests):
-    if n: time.sleep(a.idle)
+    if n or a.idle_first: time.sleep(a.idle)
     tls.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"); send(outgoing.read())
     while b"\r\n\r\n" not in buffer:
         more = read_more()

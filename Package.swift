@@ -42,9 +42,18 @@ let package = Package(
             "CNGHTTP2",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        // The Halibut polling server: agent sessions, queues, trust, dispatch API.
+        .target(name: "PortholePolling", dependencies: [
+            "PortholeWire", "PortholeTLS", "PortholeConfig",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Listeners, sniff stages, routing, actions, admin API, metrics, lifecycle.
         .target(name: "PortholeGateway", dependencies: [
-            "PortholeWire", "PortholeConfig", "PortholeTLS", "PortholeHTTP2",
+            "PortholeWire", "PortholeConfig", "PortholeTLS", "PortholeHTTP2", "PortholePolling",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -87,11 +96,17 @@ let package = Package(
         .testTarget(name: "PortholeAgentTests", dependencies: [
             "PortholeAgent", "PortholeTLS", "PortholeWire", "PortholeTestSupport",
         ], exclude: ["Scripts"]),
-        .testTarget(name: "PortholeGatewayTests", dependencies: [
-            "PortholeGateway", "PortholeTLS", "PortholeConfig", "PortholeWire", "PortholeTestSupport",
+        .testTarget(name: "PortholePollingTests", dependencies: [
+            "PortholePolling", "PortholeWire",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
+        .testTarget(name: "PortholeGatewayTests", dependencies: [
+            "PortholeGateway", "PortholePolling", "PortholeTLS", "PortholeConfig", "PortholeWire", "PortholeTestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], exclude: ["PythonAgent"]),
     ],
     swiftLanguageModes: [.v6]
 )

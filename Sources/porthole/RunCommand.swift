@@ -18,7 +18,8 @@ struct Run: AsyncParsableCommand {
         built-in status page. The admin listener (metrics, health) is on 127.0.0.1:9090.
 
         SIGTERM or SIGINT: stop accepting, let open connections finish within the grace \
-        period ([server].grace_period, 30 s by default), then exit 0.
+        period ([server].grace_period, 30 s by default), then exit 0. SIGHUP: re-read the \
+        polling trust file ([polling].trust_file) without dropping connections.
         """
     )
 
@@ -68,6 +69,12 @@ struct Run: AsyncParsableCommand {
             "thumbprint": "\(settings.certificates.first?.identity.leaf.thumbprint ?? "")",
             "config": "\(config ?? "embedded default")",
         ])
+        // SIGHUP re-reads the polling trust file; open connections stay.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler { gateway.reload() }
+        hangup.resume()
+        defer { hangup.cancel() }
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: gateway)],
             gracefulShutdownSignals: [.sigterm, .sigint],

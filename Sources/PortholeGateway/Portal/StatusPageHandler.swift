@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import PortholePolling
 import PortholeWire
 
 /// Answers HTTP/1.1 requests with the built-in status page: used when no
@@ -12,11 +13,13 @@ final class StatusPageHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let snapshot: @Sendable () -> StatusSnapshot
     /// Paths that show the page; anything else is a 404.
     private let paths: Set<String>
+    private let friendly: FriendlyPageRoute?
     private var head: HTTPRequestHead?
     private var shuttingDown = false
 
-    init(paths: Set<String>, snapshot: @escaping @Sendable () -> StatusSnapshot) {
+    init(paths: Set<String>, friendly: FriendlyPageRoute? = nil, snapshot: @escaping @Sendable () -> StatusSnapshot) {
         self.paths = paths
+        self.friendly = friendly
         self.snapshot = snapshot
     }
 
@@ -51,16 +54,22 @@ final class StatusPageHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func respond(context: ChannelHandlerContext, to head: HTTPRequestHead) {
         let response = Self.response(method: head.method.rawValue, uri: head.uri, accept: head.headers.first(name: "accept"),
-                                     paths: paths, snapshot: snapshot)
+                                     paths: paths, friendly: friendly, snapshot: snapshot)
         let keepAlive = head.isKeepAlive && !shuttingDown
         response.write(to: context, version: head.version, keepAlive: keepAlive, headOnly: head.method == .HEAD,
                        wrap: wrapOutboundOut)
     }
 
     /// The status page's answer to one request, whatever the HTTP version.
-    static func response(method: String, uri: String, accept: String?, paths: Set<String>,
+    static func response(method: String, uri: String, accept: String?, paths: Set<String>, friendly: FriendlyPageRoute? = nil,
                          snapshot: () -> StatusSnapshot) -> SimpleHTTPResponse {
         let (path, query) = split(uri)
+        if let friendly, path.lowercased() == friendly.commsPath.lowercased() {
+            // A browser on the agents' comms path: Halibut's friendly page
+            // as a normal HTTP 200 (halibut.md §8).
+            return SimpleHTTPResponse(status: .ok, contentType: "text/html; charset=utf-8", body: friendly.page.html,
+                                      extraHeaders: friendly.page.headers)
+        }
         guard method == "GET" || method == "HEAD" else {
             return .page(status: .methodNotAllowed, title: "Method not allowed",
                          message: "The status page answers GET and HEAD only.", extraHeaders: [("Allow", "GET, HEAD")])
@@ -121,4 +130,10 @@ struct SimpleHTTPResponse {
             done.whenComplete { _ in channel.close(promise: nil) }
         }
     }
+}
+
+/// Where the friendly page is served on the HTTP side: the comms path.
+struct FriendlyPageRoute: Sendable {
+    var commsPath: String
+    var page: FriendlyPage
 }

@@ -87,7 +87,23 @@ extension GatewaySettings {
             commsPath: configuration.polling.commsPath,
             friendlyPage: FriendlyPage(html: configuration.polling.friendlyHTML,
                                        headers: configuration.polling.friendlyHeaders.map { ($0.name, $0.value) }),
-            statusPath: configuration.portal.statusPath)
+            statusPath: configuration.portal.statusPath,
+            polling: pollingSettings(configuration.polling))
+    }
+
+    static func pollingSettings(_ polling: PortholeConfiguration.Polling) -> PollingSettings {
+        PollingSettings(
+            commsPath: polling.commsPath,
+            trustedThumbprints: polling.trustedThumbprints.map(\.description),
+            trustFile: polling.trustFile,
+            timings: PollingSessionTimings(keepaliveInterval: polling.keepaliveInterval.timeAmount,
+                                           nextTimeout: polling.nextTimeout.timeAmount,
+                                           responseTimeout: polling.responseTimeout.timeAmount),
+            collectionTimeout: polling.collectionTimeout.timeAmount,
+            maxMessageBytes: polling.maxMessageSize,
+            maxConnectionsPerSubscription: polling.maxConnectionsPerSubscription,
+            friendlyPage: FriendlyPage(html: polling.friendlyHTML, headers: polling.friendlyHeaders.map { ($0.name, $0.value) }),
+            bindings: polling.agents.map { PollingSettings.Binding(subscription: $0.subscription, thumbprint: $0.thumbprint.description) })
     }
 
     static func loadCertificates(_ configuration: PortholeConfiguration, logger: Logger) throws -> [TLSCertificateEntry] {

@@ -1,5 +1,6 @@
 import NIOCore
 import PortholeConfig
+@_exported import PortholePolling
 import PortholeTLS
 import PortholeWire
 
@@ -42,6 +43,8 @@ public struct GatewaySettings: Sendable {
     public var commsPath: String
     public var friendlyPage: FriendlyPage
     public var statusPath: String
+    /// The polling endpoint's settings (`[polling]`).
+    public var polling: PollingSettings
 }
 
 /// What a matched route does with the connection.
@@ -54,23 +57,5 @@ public enum RouteAction: Sendable {
         case .passthrough: return "passthrough"
         case .terminate: return "terminate"
         }
-    }
-}
-
-/// The page Halibut serves to anything that is not an agent (halibut.md §3).
-public struct FriendlyPage: Sendable {
-    public var html: String
-    public var headers: [(String, String)]
-
-    public static let halibutDefault = FriendlyPage(html: "<html><body><p>Hello!</p></body></html>", headers: [])
-
-    /// HTTP/1.0, no keep-alive, the real byte count (Halibut counted UTF-16
-    /// units, wrong for non-ASCII).
-    public func response() -> [UInt8] {
-        let body = Array(html.utf8)
-        var head = "HTTP/1.0 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(body.count)\r\n"
-        for (name, value) in headers { head += "\(name): \(value)\r\n" }
-        head += "\r\n"
-        return Array(head.utf8) + body
     }
 }

@@ -19,6 +19,8 @@ public final class PortholeGateway: Service, Sendable {
     let tracker = ConnectionTracker()
     let startedAt = Date()
     let handoff: any DecryptedStreamHandlers
+    /// The Halibut polling server behind stage 2 and the dispatch API.
+    public let polling: PollingEndpoint
     private let serverChannels = NIOLockedValueBox<[(name: String, channel: Channel)]>([])
     private let adminChannel = NIOLockedValueBox<Channel?>(nil)
     private let started = NIOLockedValueBox(false)
@@ -29,8 +31,11 @@ public final class PortholeGateway: Service, Sendable {
         self.group = group
         self.logger = logger
         self.metrics = metrics
+        let polling = PollingEndpoint(settings: settings.polling, logger: logger,
+                                      counter: { label, dimensions in metrics.counter(label, dimensions).increment() })
+        self.polling = polling
         self.handoff = handoff ?? BuiltInHandoff(commsPath: settings.commsPath, friendlyPage: settings.friendlyPage,
-                                                 statusPaths: ["/", settings.statusPath])
+                                                 statusPaths: ["/", settings.statusPath], polling: polling)
         if let builtIn = self.handoff as? BuiltInHandoff { builtIn.snapshotSource.set(self.statusSnapshot) }
     }
 
@@ -42,6 +47,12 @@ public final class PortholeGateway: Service, Sendable {
     public var adminAddress: SocketAddress? { adminChannel.withLockedValue { $0?.localAddress } }
 
     public var openConnections: Int { tracker.count }
+
+    /// SIGHUP: re-read what can change without a restart (the polling
+    /// trust file). Open connections are kept.
+    public func reload() {
+        polling.reloadTrust()
+    }
 
     // MARK: Lifecycle
 
@@ -55,6 +66,7 @@ public final class PortholeGateway: Service, Sendable {
     /// Binds every listener; throws `GatewayStartError` with a fix on failure.
     public func start() async throws {
         guard started.withLockedValue({ wasStarted in defer { wasStarted = true }; return !wasStarted }) else { return }
+        polling.start(on: group.next())
         for listener in settings.listeners {
             let channel = try await bind(listener)
             serverChannels.withLockedValue { $0.append((listener.name, channel)) }
@@ -84,6 +96,7 @@ public final class PortholeGateway: Service, Sendable {
         }
         try? await drained.get()
         timeout.cancel()
+        polling.stop()
         if let admin = adminChannel.withLockedValue({ channel in defer { channel = nil }; return channel }) {
             try? await admin.close()
         }
@@ -118,7 +131,15 @@ public final class PortholeGateway: Service, Sendable {
     }
 
     private func bindAdmin(_ address: SocketAddress) async throws -> Channel {
-        let routes = AdminRoutes(token: settings.adminToken, metrics: metrics, snapshot: statusSnapshot)
+        let dispatch = PollingDispatchAPI(endpoint: polling)
+        let dispatchRoute: AdminRoutes.Handler = { request, eventLoop in
+            let body = request.body.map { Array($0.readableBytesView) } ?? []
+            return dispatch.handle(method: request.head.method, path: request.path, body: body, on: eventLoop).map { response in
+                SimpleHTTPResponse(status: response.status, contentType: response.contentType, body: response.body)
+            }
+        }
+        let routes = AdminRoutes(token: settings.adminToken, metrics: metrics, snapshot: statusSnapshot,
+                                 extra: [(prefix: PollingDispatchAPI.prefix, handler: dispatchRoute)])
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -178,9 +199,14 @@ public final class PortholeGateway: Service, Sendable {
             let parts = line.split(separator: " ")
             if parts.count == 2, let value = Double(parts[1]) { counters[String(parts[0])] = value }
         }
+        let agents = polling.registry.all.map { agent in
+            StatusSnapshot.Agent(subscription: agent.subscription, thumbprint: agent.thumbprint, remoteAddress: agent.remoteAddress,
+                                 transport: agent.transport.rawValue, connectedSince: formatter.string(from: agent.connectedSince))
+        }
+        counters["polling_agents_connected"] = Double(agents.count)
         return StatusSnapshot(startedAt: formatter.string(from: startedAt),
                               serverThumbprint: settings.certificates.first?.identity.leaf.thumbprint ?? "",
-                              certificates: certificates, listeners: listeners, routes: routes, agents: [], counters: counters)
+                              certificates: certificates, listeners: listeners, routes: routes, agents: agents, counters: counters)
     }
 
     static func describe(_ address: SocketAddress) -> String {

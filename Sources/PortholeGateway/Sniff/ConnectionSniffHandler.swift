@@ -259,7 +259,7 @@ final class ConnectionSniffHandler: ChannelDuplexHandler, RemovableChannelHandle
         do {
             let tls = try TLSServerHandler(context: settings.tlsContext, policy: policy, handshakeTimeout: settings.handshakeTimeout)
             let stageTwo = StageTwoHandler(gateway: gateway, record: record, route: route, listener: listener.name,
-                                           outcomeOnHandshake: outcome)
+                                           outcomeOnHandshake: outcome, dedicatedPolling: listener.dedicatedPolling)
             let counter = ByteCountingHandler(record: record)
             try context.pipeline.syncOperations.addHandlers([counter, tls, stageTwo], position: .after(self))
         } catch {

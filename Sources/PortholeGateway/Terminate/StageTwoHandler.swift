@@ -25,17 +25,21 @@ final class StageTwoHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// handshake completes (a failed one counts as `handshake_failure`), so
     /// each connection is counted once.
     private let outcomeOnHandshake: ConnectionOutcome
+    /// A `mode = "polling"` listener: every connection is an agent (or gets
+    /// the friendly page from the polling session, halibut.md §3).
+    private let dedicatedPolling: Bool
     private var state: State = .handshaking
     private var buffered: ByteBuffer?
     private var deadline: Scheduled<Void>?
 
     init(gateway: PortholeGateway, record: ConnectionRecord, route: String, listener: String,
-         outcomeOnHandshake: ConnectionOutcome = .matched) {
+         outcomeOnHandshake: ConnectionOutcome = .matched, dedicatedPolling: Bool = false) {
         self.outcomeOnHandshake = outcomeOnHandshake
         self.gateway = gateway
         self.record = record
         self.route = route
         self.listener = listener
+        self.dedicatedPolling = dedicatedPolling
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -58,7 +62,11 @@ final class StageTwoHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             // h2 is decided by ALPN alone; the client speaks first with the
             // preface, but nothing else could follow.
-            if session.negotiatedALPN == "h2" { decide(.http2, context: context, session: session) }
+            if dedicatedPolling {
+                decide(.pollingRaw, context: context, session: session)
+            } else if session.negotiatedALPN == "h2" {
+                decide(.http2, context: context, session: session)
+            }
             context.fireUserInboundEventTriggered(event)
             return
         }

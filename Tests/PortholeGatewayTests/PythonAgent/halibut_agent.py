@@ -280,9 +280,9 @@ class Agent:
 
     def run_once(self):
         self.connect()
-        self.write(("MX" + self.nl + self.nl).encode())
-        if not self.args.coalesce:
-            pass
+        if self.args.transport == "raw":
+            # Over WebSocket the text message "MX" is the preamble (§8).
+            self.write(("MX" + self.nl + self.nl).encode())
         self.write(("MX-SUBSCRIBER 1.0 %s%s%s" % (self.subscription, self.nl, self.nl)).encode())
         self.flush()
         line = self.read_line()

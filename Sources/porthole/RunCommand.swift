@@ -35,6 +35,15 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Admin listener address (metrics, health, status), or 'off'.", valueName: "addr"))
     var admin: String?
 
+    @Option(name: .long, help: ArgumentHelp("Event-loop threads (default: one per CPU core). Benchmarks use 1 to compare with one nginx worker.", valueName: "n"))
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 {
+            throw ValidationError("--threads \(threads): expected 1 or more event-loop threads")
+        }
+    }
+
     func run() async throws {
         do {
             try await serve()
@@ -57,7 +66,7 @@ struct Run: AsyncParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads ?? System.coreCount)
         let gateway = PortholeGateway(settings: settings, group: group, logger: logger)
         do {
             try await gateway.start()

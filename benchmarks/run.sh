@@ -32,12 +32,10 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-# Debian packages: the reference servers, the load tools, charts.
-packages=(nginx libnginx-mod-stream haproxy wrk nghttp2-client openssl python3 python3-matplotlib util-linux procps)
+# Debian packages (the one list is scripts/install-deps.sh --benchmarks).
 if $install; then
   if [ "$(id -u)" -ne 0 ]; then echo "run.sh --install: run as root (sudo)" >&2; exit 1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+  bash scripts/install-deps.sh --benchmarks
 fi
 
 # What each mode cannot do without.
@@ -46,7 +44,7 @@ needed=(taskset openssl h2load wrk)
 missing=()
 for tool in "${needed[@]}"; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if [ "${#missing[@]}" -gt 0 ]; then
-  echo "run.sh: missing ${missing[*]}. Install with: sudo benchmarks/run.sh --install ${mode/full/} (Debian: ${packages[*]})" >&2
+  echo "run.sh: missing ${missing[*]}. Install with: sudo bash scripts/install-deps.sh --benchmarks (or run.sh --install)" >&2
   exit 1
 fi
 if [ "$mode" != smoke ] && [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ]; then

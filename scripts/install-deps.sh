@@ -15,6 +15,12 @@ packages=(
   libssl-dev libnghttp2-dev zlib1g-dev pkg-config
   # test peers: real clients and servers the tests start on 127.0.0.1
   openssl curl nghttp2-client python3 procps tinyproxy
+  # benchmarks/run.sh --smoke (CI): HTTP/1.1 load and CPU pinning
+  wrk util-linux
 )
+# benchmarks/run.sh --install: the reference servers and the charts
+if [ "${1:-}" = "--benchmarks" ]; then
+  packages+=(nginx libnginx-mod-stream haproxy python3-matplotlib)
+fi
 apt_get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 echo "install-deps.sh: installed ${packages[*]}"

@@ -598,6 +598,30 @@ def ratio(a, b):
     return a["median"] / b["median"]
 
 
+def derived_rows(scenarios):
+    """Handshake cost alone: CPU per new connection minus CPU per keep-alive request for the same page."""
+    rows = []
+    page = scenarios.get("s2.h1-status.cpu")
+    for cert in ("ecdsa", "rsa"):
+        for kind, label in (("new", "full handshake"), ("resume", "resumed handshake")):
+            conn = scenarios.get(f"s1.tls-{kind}-{cert}.cpu")
+            if not conn or not page:
+                continue
+            s = {}
+            for front in FRONTS:
+                a, b = conn["summary"].get(front), page["summary"].get(front)
+                s[front] = None if a is None or b is None else {
+                    "median": a["median"] - b["median"], "min": a["median"] - b["median"],
+                    "max": a["median"] - b["median"], "n": 1}
+            entry = {"title": f"Server CPU per {label}, {cert.upper()} (per-connection CPU minus per-request CPU "
+                              "of keep-alive HTTP/1.1 to the same page; medians)",
+                     "unit": "µs", "better": "lower", "group": "1 handshakes", "summary": s, "derived": True,
+                     "ratio_nginx": ratio(s["porthole"], s["nginx"]), "ratio_haproxy": ratio(s["porthole"], s["haproxy"])}
+            scenarios[f"s1.handshake-{kind}-{cert}.cpu"] = entry
+            rows.append((f"s1.handshake-{kind}-{cert}.cpu", entry))
+    return rows
+
+
 def machine_description():
     model = "unknown CPU"
     try:
@@ -638,6 +662,7 @@ def write_report(harness, started, finished):
         entry["ratio_nginx"] = ratio(s["porthole"], s["nginx"])
         entry["ratio_haproxy"] = ratio(s["porthole"], s["haproxy"])
         table.append((key, entry))
+    table += derived_rows(results["scenarios"])
     results["direct_summary"] = {
         "stream_mb_per_s": summary(results["direct"].get("stream_mb_per_s", [])),
         "echo_p50_us": summary([e["p50_us"] for e in results["direct"].get("echo", [])]),

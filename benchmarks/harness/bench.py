@@ -35,10 +35,10 @@ MODES = {
     # seconds per load run, repetitions, bytes streamed, samples, idle connection counts
     "smoke": dict(reps=1, duration=1, fronts=["porthole"], stream_bytes=32 << 20, echo=200, ttfb=20,
                   idle=[50], connections=8, agents=[50], calls=50),
-    "quick": dict(reps=3, duration=2, fronts=FRONTS, stream_bytes=256 << 20, echo=1000, ttfb=60,
-                  idle=[500, 2000], connections=32, agents=[1000, 5000], calls=300),
+    "quick": dict(reps=3, duration=2, fronts=FRONTS, stream_bytes=256 << 20, echo=500, ttfb=40,
+                  idle=[300, 1000], connections=32, agents=[1000, 5000], calls=300),
     "full": dict(reps=3, duration=8, fronts=FRONTS, stream_bytes=1 << 30, echo=5000, ttfb=200,
-                 idle=[1000, 4000, 8000, 15000], connections=64, agents=[1000, 10000, 19000], calls=2000),
+                 idle=[1000, 4000, 10000], connections=64, agents=[1000, 10000, 19000], calls=2000),
 }
 
 
@@ -395,9 +395,9 @@ class Harness:
                 if not line:
                     raise RuntimeError(f"idle client failed: {holder.stderr.read()[-300:]}")
                 opened = json.loads(line)
-                time.sleep(1)
+                time.sleep(0.5)
                 cpu0, t0 = cpu_seconds(server.pid), time.time()
-                time.sleep(2)
+                time.sleep(1.5)
                 idle_cpu = (cpu_seconds(server.pid) - cpu0) / (time.time() - t0) * 100
                 mem = memory_kib(server.pid)
             finally:
@@ -419,26 +419,131 @@ class Harness:
                         "% of a core", "lower", front, idle_cpu, None, "3 idle")
 
     def agent_interface(self):
-        """The `porthole agent` flags the harness needs, or why they are missing."""
+        """Why `porthole agent` cannot be used for scenarios 3 and 4, or None when it can."""
         result = subprocess.run([self.args.porthole, "agent", "--help"], capture_output=True, text=True)
         text = result.stdout + result.stderr
-        missing = [flag for flag in ("--count", "--server", "--thumbprint") if flag not in text]
-        if result.returncode != 0 or missing:
-            return None, ("`porthole agent` is not available in this build" if result.returncode != 0
-                          else f"`porthole agent` lacks {', '.join(missing)} in this build")
-        return text, None
+        if result.returncode != 0:
+            return "`porthole agent` is not available in this build"
+        missing = [flag for flag in ("--count", "--server", "--server-thumbprint", "--cert", "--key") if flag not in text]
+        return f"`porthole agent` lacks {', '.join(missing)} in this build" if missing else None
+
+    def thumbprint(self, pem):
+        out = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha1", "-in", pem],
+                             capture_output=True, text=True, check=True).stdout
+        return out.split("=", 1)[1].strip().replace(":", "").upper()
+
+    def admin_json(self, method, path, body=None, timeout=30):
+        import http.client
+        connection = http.client.HTTPConnection("127.0.0.1", self.ports["ADMIN_PORT"], timeout=timeout)
+        try:
+            connection.request(method, path, body=json.dumps(body) if body is not None else None,
+                               headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            return response.status, json.loads(response.read() or b"null")
+        finally:
+            connection.close()
+
+    def connected_agents(self):
+        status, body = self.admin_json("GET", "/v1/agents")
+        return len(body.get("agents", [])) if status == 200 and isinstance(body, dict) else 0
 
     def scenario_agents(self):
-        help_text, why = self.agent_interface()
-        if help_text is None:
-            self.unavailable("s3.agents", "Idle polling agents: memory per agent, idle CPU", why, "3 idle")
-            self.unavailable("s4.dispatch", "Polling calls through the dispatch API: calls/s, p50/p99", why, "4 calls")
-            return
-        self.unavailable("s3.agents", "Idle polling agents: memory per agent, idle CPU",
-                         "`porthole agent` exists, but the harness's agent runner has not been validated against it yet; "
-                         "see benchmarks/README.md", "3 idle")
-        self.unavailable("s4.dispatch", "Polling calls through the dispatch API: calls/s, p50/p99",
-                         "needs the agent runner (scenario 3)", "4 calls")
+        """Scenarios 3 and 4, Porthole only: N idle polling agents, then calls through the dispatch API."""
+        title3, title4 = "Idle polling agents", "Polling calls through the dispatch API"
+        why = self.agent_interface()
+        if why:
+            self.unavailable("s3.agents", title3 + ": memory per agent, idle CPU", why, "3 idle")
+            self.unavailable("s4.dispatch", title4 + ": calls/s, p50/p99", why, "4 calls")
+            return False
+        agent = os.path.join(self.run_dir, "agent")
+        subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "365", "-subj", "/CN=bench-agent", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:P-256", "-keyout", agent + ".key", "-out", agent + ".pem"],
+                       check=True, capture_output=True)
+        values = self.template_values("ecdsa")
+        values["AGENT_THUMBPRINT"] = self.thumbprint(agent + ".pem")
+        cfg = fill("porthole-polling.toml", values, os.path.join(self.run_dir, "porthole-polling.toml"))
+        server_thumbprint = self.thumbprint(self.certs["ecdsa"]["CERT"])
+        for n in self.mode["agents"]:
+            server = Server("porthole", [self.args.porthole, "run", "--config", cfg] + self.porthole_thread_flags(),
+                            [self.ports["TLS_PORT"], self.ports["ADMIN_PORT"]], os.path.join(self.run_dir, "porthole-polling.log"))
+            agents = []
+            try:
+                base_mem = memory_kib(server.pid)
+                started = time.time()
+                # One agent process per 9,000 agents: each holds one descriptor per agent.
+                for chunk in [min(9000, n - i) for i in range(0, n, 9000)]:
+                    agents.append(subprocess.Popen(
+                        ["taskset", "-c", LOAD_CPU, self.args.porthole, "agent", "--server", f"127.0.0.1:{self.ports['TLS_PORT']}",
+                         "--count", str(chunk), "--cert", agent + ".pem", "--key", agent + ".key",
+                         "--server-thumbprint", server_thumbprint, "--log-level", "error"],
+                        stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.run_dir, "agents.log"), "ab"),
+                        stdin=subprocess.DEVNULL))
+                deadline = time.time() + 30 + n / 100
+                connected = 0
+                while time.time() < deadline:
+                    connected = self.connected_agents()
+                    if connected >= n * 0.99:
+                        break
+                    time.sleep(1)
+                if connected < n * 0.99:
+                    raise RuntimeError(f"only {connected} of {n} agents connected within {deadline - started:.0f} s")
+                seconds_to_connect = time.time() - started
+                time.sleep(2)
+                cpu0, t0 = cpu_seconds(server.pid), time.time()
+                time.sleep(3)
+                idle_cpu = (cpu_seconds(server.pid) - cpu0) / (time.time() - t0) * 100
+                mem = memory_kib(server.pid)
+                raw = {"n": n, "connected": connected, "memory_kib_before": base_mem, "memory_kib_after": mem,
+                       "idle_cpu_percent": idle_cpu, "seconds_to_connect": seconds_to_connect}
+                self.record(f"s3.agents-{n}", f"Idle polling agents: memory per agent at N={n}", "KiB", "lower",
+                            "porthole", (mem - base_mem) / connected, raw, "3 idle")
+                self.record(f"s3.agents-{n}.cpu", f"Idle polling agents: idle CPU at N={n}", "% of a core", "lower",
+                            "porthole", idle_cpu, None, "3 idle")
+                if n == self.mode["agents"][0]:
+                    self.dispatch_calls(min(n, 50))
+            finally:
+                for process in agents:
+                    process.terminate()
+                for process in agents:
+                    try:
+                        process.wait(15)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                        process.wait()
+                server.stop()
+        return True
+
+    def dispatch_calls(self, subscriptions):
+        """Scenario 4: calls/s and latency of IEchoService.SayHello through POST /v1/agents/{sub}/calls."""
+        import concurrent.futures
+        total, callers = self.mode["calls"], 8
+        body = {"service": "IEchoService", "method": "SayHello", "params": ["bench"], "timeout": "30s"}
+
+        def one(index):
+            started = time.perf_counter()
+            status, answer = self.admin_json("POST", f"/v1/agents/agent-{1 + index % subscriptions}/calls", body)
+            ok = status == 200 and isinstance(answer, dict) and answer.get("error") in (None, {}) and answer.get("result")
+            return time.perf_counter() - started, bool(ok)
+
+        for rep in range(self.mode["reps"]):
+            started = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(callers) as pool:
+                outcomes = list(pool.map(one, range(total)))
+            elapsed = time.perf_counter() - started
+            failed = sum(1 for _, ok in outcomes if not ok)
+            if failed > total // 100:
+                raise RuntimeError(f"{failed} of {total} dispatch calls failed")
+            micros = sorted(t * 1e6 for t, ok in outcomes if ok)
+            raw = {"calls": total, "failed": failed, "callers": callers, "subscriptions": subscriptions, "seconds": elapsed,
+                   "p50_us": micros[len(micros) // 2], "p99_us": micros[int(len(micros) * 0.99) - 1]}
+            group = "4 calls"
+            self.record("s4.dispatch-rate", f"Polling calls/s through the dispatch API ({callers} callers, "
+                        f"{subscriptions} agents, IEchoService.SayHello)", "calls/s", "higher", "porthole",
+                        total / elapsed, raw, group)
+            self.record("s4.dispatch-p50", "Polling call latency p50 (dispatch API → agent → answer)", "µs", "lower",
+                        "porthole", raw["p50_us"], None, group)
+            self.record("s4.dispatch-p99", "Polling call latency p99 (dispatch API → agent → answer)", "µs", "lower",
+                        "porthole", raw["p99_us"], None, group)
 
     # ---- scenario 5 and 6: passthrough and time to first byte
 
@@ -523,7 +628,7 @@ class Harness:
         return order
 
     def steps_per_phase(self, cert):
-        return 1 if cert == "rsa" else 6
+        return 1 if cert == "rsa" else 5
 
     def run(self):
         phases = self.phases()
@@ -531,8 +636,13 @@ class Harness:
         self.start_backends()
         failures = self.results.setdefault("failures", [])
         try:
-            progress.step("checking for porthole agent")
-            self.scenario_agents()
+            progress.step("polling agents (Porthole only) and dispatch calls")
+            try:
+                self.scenario_agents()
+            except (RuntimeError, subprocess.TimeoutExpired, OSError, ValueError) as error:
+                self.results["agent_failure"] = str(error)[:500]
+                self.unavailable("s3.agents", "Idle polling agents and dispatch calls",
+                                 f"the run failed: {str(error)[:300]} (see run/porthole-polling.log, run/agents.log)", "3 idle")
             for cert, front, rep in phases:
                 if cert == "ecdsa" and front == self.fronts[0]:
                     progress.step(f"rep {rep + 1}: direct baselines (no front)")
@@ -547,8 +657,7 @@ class Harness:
                               ("keep-alive HTTP/1.1 + HTTP/2", lambda: self.scenario_keepalive(server, front)),
                               ("idle TLS connections", lambda: self.scenario_idle(server, front)),
                               ("passthrough stream + latency", lambda: self.scenario_passthrough(server, front)),
-                              ("time to first byte, terminate", lambda: self.scenario_ttfb_terminate(server, front)),
-                              ("(settle)", lambda: None)])
+                              ("time to first byte, terminate", lambda: self.scenario_ttfb_terminate(server, front))])
                     for label, action in steps:
                         progress.step(f"rep {rep + 1}/{self.mode['reps']} {cert} {front:8s} {label}")
                         try:
@@ -752,13 +861,16 @@ def write_charts(out, table, results):
         if m:
             for front, s in e["summary"].items():
                 if s:
-                    curves.setdefault(front, []).append((int(m.group(1)), s["median"]))
+                    curves.setdefault(f"{front} (TLS keep-alive)", []).append((int(m.group(1)), s["median"]))
+        m = re.match(r"s3\.agents-(\d+)$", key)
+        if m and e["summary"].get("porthole"):
+            curves.setdefault("porthole (polling agents)", []).append((int(m.group(1)), e["summary"]["porthole"]["median"]))
     if curves:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for front, points in sorted(curves.items()):
             points.sort()
             ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=front)
-        ax.set_xlabel("N idle TLS keep-alive connections")
+        ax.set_xlabel("N idle connections")
         ax.set_ylabel("KiB of proportional set size per connection")
         ax.set_title("Memory per idle connection")
         ax.axhline(8, color="gray", linestyle="--", linewidth=1, label="8 KiB target (polling agent)")

@@ -119,4 +119,18 @@ import Testing
         #expect(result.stderr.contains("AmbientCapabilities=CAP_NET_BIND_SERVICE"))
         #expect(result.stderr.contains("--listen"))
     }
+
+    @Test func run_withOneEventLoopThread_servesTheStatusPage_andRefusesZeroThreads() throws {
+        let refused = try PortholeBinary.run(["run", "--threads", "0", "--listen", "127.0.0.1:0", "--admin", "off"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("--threads 0"))
+
+        let directory = try TemporaryDirectory()
+        let (porthole, port) = try PortholeBinary.start(["--threads", "1", "--listen", "127.0.0.1:0",
+                                                         "--state-dir", directory.file("state"), "--admin", "off"])
+        defer { porthole.stop() }
+        let page = try ChildProcess.run("curl", ["-sk", "https://127.0.0.1:\(port)/porthole/status"], timeout: 30)
+        #expect(page.status == 0)
+        #expect(page.stdout.contains("Porthole"))
+    }
 }

@@ -18,6 +18,7 @@ struct AgentCommand: AsyncParsableCommand {
         server pushes with built-in test services:
           IEchoService.SayHello(name)         -> "Hello " + name
           IEchoService.Fail(reason)           -> error "Failure requested: " + reason
+          IEchoService.Echo(value)            -> value, unchanged (typed values round-trip)
           IDelayService.Delay(ms)             -> waits ms milliseconds, returns ms
           IFileService.UploadFile(path, data) -> the DataStream's length
           IFileService.DownloadFile(path)     -> a DataStream "Contents of <path>\\n"

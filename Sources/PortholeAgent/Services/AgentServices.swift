@@ -28,6 +28,8 @@ public struct AgentServiceReply: Sendable, Hashable {
 ///
 /// - `IEchoService.SayHello(string name)` → `"Hello " + name`
 /// - `IEchoService.Fail(string reason)` → error `"Failure requested: " + reason`
+/// - `IEchoService.Echo(object value)` → `value` unchanged (typed values,
+///   `$type` and all, round-trip: handy for checking a server's encoding)
 /// - `IDelayService.Delay(int ms)` → waits, then returns `ms` (int64)
 /// - `IFileService.UploadFile(string path, DataStream data)` → the stream's length (int64)
 /// - `IFileService.DownloadFile(string path)` → a DataStream with
@@ -67,6 +69,9 @@ public enum AgentServices {
             case "sayhello":
                 guard request.params.count == 1, let name = request.params[0].stringValue else { return argumentError("(string name)") }
                 return success(.string("Hello " + name))
+            case "echo":
+                guard request.params.count == 1 else { return argumentError("(object value)") }
+                return success(request.params[0])
             case "fail":
                 guard request.params.count == 1, let reason = request.params[0].stringValue else { return argumentError("(string reason)") }
                 return thrown("System.InvalidOperationException", "Failure requested: " + reason, in: "EchoService.Fail (System.String reason)")

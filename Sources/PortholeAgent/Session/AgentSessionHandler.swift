@@ -42,7 +42,7 @@ public enum AgentSessionError: Error, Sendable, CustomStringConvertible {
 /// Every unit goes out as its own write and flush, so it gets its own TLS
 /// record or WebSocket frame (§4: old peers lose bytes that share a record
 /// with the end of a message). Reads are fully buffered.
-final class AgentSessionHandler: ChannelInboundHandler {
+final class AgentSessionHandler: StartsWhenActive {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -74,15 +74,6 @@ final class AgentSessionHandler: ChannelInboundHandler {
         self.onEvent = onEvent
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { start(context: context) }
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        start(context: context)
-        context.fireChannelActive()
-    }
-
     func handlerRemoved(context: ChannelHandlerContext) {
         delayTask?.cancel()
     }
@@ -93,7 +84,7 @@ final class AgentSessionHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
-    private func start(context: ChannelHandlerContext) {
+    func startSpeaking(context: ChannelHandlerContext) {
         guard case .notStarted = state else { return }
         let newline = lineEnding.bytes
         // §2.1 and §2.3: two separate writes; a real agent does not wait for

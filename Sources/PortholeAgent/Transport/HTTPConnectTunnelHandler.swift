@@ -13,7 +13,7 @@ public struct HTTPConnectTunnelError: Error, Sendable, CustomStringConvertible {
 /// `tunnelReady` on a 2xx status. It then removes itself; TLS starts on the
 /// tunnel. Bytes after the answer (none are expected: the server waits for
 /// our ClientHello) are passed on.
-final class HTTPConnectTunnelHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class HTTPConnectTunnelHandler: StartsWhenActive, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -33,18 +33,9 @@ final class HTTPConnectTunnelHandler: ChannelInboundHandler, RemovableChannelHan
         self.tunnelReady = tunnelReady
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { sendRequest(context: context) }
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        sendRequest(context: context)
-        context.fireChannelActive()
-    }
-
     private var requestSent = false
 
-    private func sendRequest(context: ChannelHandlerContext) {
+    func startSpeaking(context: ChannelHandlerContext) {
         guard !requestSent else { return }
         requestSent = true
         var request = "CONNECT \(target) HTTP/1.0\r\nHost: \(target)\r\n"

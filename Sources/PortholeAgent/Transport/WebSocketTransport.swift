@@ -12,7 +12,7 @@ public struct WebSocketUpgradeError: Error, Sendable, CustomStringConvertible {
 /// with `Sec-WebSocket-Protocol: Octopus` and an `X-Octopus-RequestId`;
 /// NIO's client upgrader adds the WebSocket headers and checks the 101. A
 /// response that is not an upgrade arrives here and ends the connection.
-final class WebSocketUpgradeRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class WebSocketUpgradeRequestHandler: StartsWhenActive, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
@@ -30,16 +30,7 @@ final class WebSocketUpgradeRequestHandler: ChannelInboundHandler, RemovableChan
         self.requestID = requestID
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { send(context: context) }
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        send(context: context)
-        context.fireChannelActive()
-    }
-
-    private func send(context: ChannelHandlerContext) {
+    func startSpeaking(context: ChannelHandlerContext) {
         guard !sent else { return }
         sent = true
         var headers = HTTPHeaders()

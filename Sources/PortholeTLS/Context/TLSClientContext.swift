@@ -25,9 +25,6 @@ public final class TLSClientContext: @unchecked Sendable {
     public let configuration: TLSClientConfiguration
 
     public init(configuration: TLSClientConfiguration) throws(TLSConfigurationError) {
-        guard configuration.minimumVersion <= configuration.maximumVersion else {
-            throw .invalidVersionRange(configuration.minimumVersion, configuration.maximumVersion)
-        }
         guard let ctx = SSL_CTX_new(TLS_client_method()) else {
             throw .openSSL("SSL_CTX_new", OpenSSLError.drain(operation: "SSL_CTX_new").description)
         }
@@ -36,10 +33,7 @@ public final class TLSClientContext: @unchecked Sendable {
 
         SSL_CTX_set_options(ctx, porthole_SSL_OP_NO_SSLv3 | porthole_SSL_OP_NO_COMPRESSION | porthole_SSL_OP_NO_RENEGOTIATION)
         _ = porthole_SSL_CTX_set_mode(ctx, Int(SSL_MODE_RELEASE_BUFFERS))
-        guard porthole_SSL_CTX_set_min_proto_version(ctx, configuration.minimumVersion.openSSLValue) == 1,
-              porthole_SSL_CTX_set_max_proto_version(ctx, configuration.maximumVersion.openSSLValue) == 1 else {
-            throw .openSSL("protocol versions", OpenSSLError.drain(operation: "set protocol versions").description)
-        }
+        try TLSMemorySession.setProtocolVersions(ctx, minimum: configuration.minimumVersion, maximum: configuration.maximumVersion)
         let identity = configuration.identity
         guard SSL_CTX_use_certificate(ctx, identity.leaf.x509) == 1,
               SSL_CTX_use_PrivateKey(ctx, identity.privateKey.evpPKey) == 1,

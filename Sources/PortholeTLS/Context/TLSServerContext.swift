@@ -62,10 +62,7 @@ public final class TLSServerContext: @unchecked Sendable {
             // TLS 1.0/1.1 need; the operator asked for legacy agents.
             SSL_CTX_set_security_level(ctx, 0)
         }
-        guard porthole_SSL_CTX_set_min_proto_version(ctx, configuration.minimumVersion.openSSLValue) == 1,
-              porthole_SSL_CTX_set_max_proto_version(ctx, configuration.maximumVersion.openSSLValue) == 1 else {
-            throw .openSSL("protocol versions", OpenSSLError.drain(operation: "set protocol versions").description)
-        }
+        try TLSMemorySession.setProtocolVersions(ctx, minimum: configuration.minimumVersion, maximum: configuration.maximumVersion)
         var cipherList = configuration.cipherList
         if configuration.minimumVersion < .tls1_2 { cipherList += ":" + TLSServerConfiguration.legacyCipherList }
         guard SSL_CTX_set_cipher_list(ctx, cipherList) == 1 else {

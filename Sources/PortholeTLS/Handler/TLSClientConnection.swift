@@ -73,18 +73,8 @@ final class TLSClientConnection: TLSRoleConnection {
     }
 
     var sessionInfo: TLSSessionInfo {
-        let peerDER = session.peerCertificateDER
-        return TLSSessionInfo(
-            version: session.version,
-            cipher: session.cipher,
-            negotiatedALPN: session.negotiatedALPN,
-            serverName: options.serverNameIndication,
-            clientOfferedALPN: false,
-            certificateRequested: true,
-            resumed: session.resumed,
-            peerCertificateDER: peerDER,
-            peerThumbprint: peerDER.map { Thumbprint.compute(der: $0) },
-            serverCertificateName: ""
-        )
+        // Agents always present their certificate when asked (§1).
+        session.sessionInfo(serverName: options.serverNameIndication, clientOfferedALPN: false, certificateRequested: true,
+                            serverCertificateName: "")
     }
 }

@@ -89,6 +89,15 @@ final class TLSMemorySession {
 
     // MARK: Handshake
 
+    /// Applies a version range to a context being configured (both roles).
+    static func setProtocolVersions(_ ctx: OpaquePointer, minimum: TLSProtocolVersion, maximum: TLSProtocolVersion) throws(TLSConfigurationError) {
+        guard minimum <= maximum else { throw .invalidVersionRange(minimum, maximum) }
+        guard porthole_SSL_CTX_set_min_proto_version(ctx, minimum.openSSLValue) == 1,
+              porthole_SSL_CTX_set_max_proto_version(ctx, maximum.openSSLValue) == 1 else {
+            throw .openSSL("protocol versions", OpenSSLError.drain(operation: "set protocol versions").description)
+        }
+    }
+
     func handshake() -> HandshakeStep {
         let result = SSL_do_handshake(ssl)
         if result == 1 { return .complete }
@@ -125,6 +134,24 @@ final class TLSMemorySession {
     var version: TLSProtocolVersion? { TLSProtocolVersion(openSSLValue: SSL_version(ssl)) }
 
     var resumed: Bool { SSL_session_reused(ssl) == 1 }
+
+    /// The facts both roles report; the role supplies what only it knows.
+    func sessionInfo(serverName: String?, clientOfferedALPN: Bool, certificateRequested: Bool,
+                     serverCertificateName: String) -> TLSSessionInfo {
+        let peerDER = peerCertificateDER
+        return TLSSessionInfo(
+            version: version,
+            cipher: cipher,
+            negotiatedALPN: negotiatedALPN,
+            serverName: serverName,
+            clientOfferedALPN: clientOfferedALPN,
+            certificateRequested: certificateRequested,
+            resumed: resumed,
+            peerCertificateDER: peerDER,
+            peerThumbprint: peerDER.map { Thumbprint.compute(der: $0) },
+            serverCertificateName: serverCertificateName
+        )
+    }
 
     static func derBytes(of x509: OpaquePointer) -> [UInt8]? {
         let length = i2d_X509(x509, nil)

@@ -98,19 +98,8 @@ final class TLSServerConnection: TLSRoleConnection {
     }
 
     var sessionInfo: TLSSessionInfo {
-        let peerDER = session.peerCertificateDER
-        return TLSSessionInfo(
-            version: session.version,
-            cipher: session.cipher,
-            negotiatedALPN: session.negotiatedALPN,
-            serverName: serverName,
-            clientOfferedALPN: clientOfferedALPN,
-            certificateRequested: certificateRequested,
-            resumed: session.resumed,
-            peerCertificateDER: peerDER,
-            peerThumbprint: peerDER.map { Thumbprint.compute(der: $0) },
-            serverCertificateName: context.configuration.certificates[selectedCertificate].name
-        )
+        session.sessionInfo(serverName: serverName, clientOfferedALPN: clientOfferedALPN, certificateRequested: certificateRequested,
+                            serverCertificateName: context.configuration.certificates[selectedCertificate].name)
     }
 
     // MARK: Callbacks (run inside SSL_do_handshake)

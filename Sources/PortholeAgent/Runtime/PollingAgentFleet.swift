@@ -109,7 +109,7 @@ public final class PollingAgentFleet: Sendable {
             if let proxy = configuration.proxy {
                 let ready = channel.eventLoop.makePromise(of: Void.self)
                 let deadline = channel.eventLoop.scheduleTask(in: timeout) {
-                    ready.fail(HTTPConnectTunnelError(detail: "no answer from the proxy within \(configuration.connectTimeoutSeconds) s"))
+                    ready.fail(AgentTransportError.proxyTunnel("no answer from the proxy within \(configuration.connectTimeoutSeconds) s"))
                 }
                 let targetText = "\(configuration.serverHostText):\(configuration.server.port)"
                 try await channel.eventLoop.submit {

@@ -1,10 +1,19 @@
 import Foundation
 import NIOCore
 
-/// Why an HTTP CONNECT tunnel could not be opened.
-public struct HTTPConnectTunnelError: Error, Sendable, CustomStringConvertible {
-    public var detail: String
-    public var description: String { "HTTP proxy tunnel failed: \(detail)" }
+/// Why the way to the server's protocol could not be opened.
+public enum AgentTransportError: Error, Sendable, CustomStringConvertible {
+    /// The HTTP CONNECT tunnel through the proxy (halibut.md §9).
+    case proxyTunnel(String)
+    /// The WebSocket upgrade on the comms path (§8).
+    case webSocketUpgrade(String)
+
+    public var description: String {
+        switch self {
+        case .proxyTunnel(let detail): return "HTTP proxy tunnel failed: \(detail)"
+        case .webSocketUpgrade(let detail): return "WebSocket upgrade failed: \(detail)"
+        }
+    }
 }
 
 /// Opens a tunnel through an HTTP proxy (halibut.md §9): sends
@@ -87,7 +96,7 @@ final class HTTPConnectTunnelHandler: StartsWhenActive, RemovableChannelHandler 
     private func fail(context: ChannelHandlerContext, _ detail: String) {
         guard !done else { return }
         done = true
-        tunnelReady.fail(HTTPConnectTunnelError(detail: detail))
+        tunnelReady.fail(AgentTransportError.proxyTunnel(detail))
         context.close(promise: nil)
     }
 }

@@ -2,12 +2,6 @@ import NIOCore
 import NIOHTTP1
 import NIOWebSocket
 
-/// Why the WebSocket upgrade did not happen.
-public struct WebSocketUpgradeError: Error, Sendable, CustomStringConvertible {
-    public var detail: String
-    public var description: String { "WebSocket upgrade failed: \(detail)" }
-}
-
 /// Sends the agent's upgrade request (halibut.md §8): `GET <comms path>`
 /// with `Sec-WebSocket-Protocol: Octopus` and an `X-Octopus-RequestId`;
 /// NIO's client upgrader adds the WebSocket headers and checks the 101. A
@@ -45,8 +39,8 @@ final class WebSocketUpgradeRequestHandler: StartsWhenActive, RemovableChannelHa
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head(let head) = unwrapInboundIn(data) {
-            context.fireErrorCaught(WebSocketUpgradeError(
-                detail: "the server answered \(head.status.code) \(head.status.reasonPhrase) instead of 101 Switching Protocols; "
+            context.fireErrorCaught(AgentTransportError.webSocketUpgrade(
+                "the server answered \(head.status.code) \(head.status.reasonPhrase) instead of 101 Switching Protocols; "
                     + "check the comms path and that the port serves polling over WebSocket"))
             context.close(promise: nil)
         }
@@ -107,7 +101,7 @@ final class WebSocketByteStreamHandler: ChannelDuplexHandler {
             context.close(promise: nil)
         default:
             // A text message after the handshake is not part of the protocol.
-            context.fireErrorCaught(WebSocketUpgradeError(detail: "unexpected WebSocket \(incoming.opcode) frame from the server"))
+            context.fireErrorCaught(AgentTransportError.webSocketUpgrade("unexpected WebSocket \(incoming.opcode) frame from the server"))
             context.close(promise: nil)
         }
     }

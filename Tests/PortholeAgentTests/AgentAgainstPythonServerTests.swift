@@ -100,66 +100,14 @@ import Testing
     }
 
     @Test func agentBehindTinyproxy_tunnelsWithConnect() async throws {
-        let directory = TemporaryDirectory("porthole-agent-proxy")
-        let proxyPort = try freeLocalPort()
-        let config = directory.write("tinyproxy.conf", """
-            Port \(proxyPort)
-            Listen 127.0.0.1
-            Timeout 60
-            MaxClients 10
-            Allow 127.0.0.1
-            LogLevel Info
-            LogFile "\(directory.file("tinyproxy.log"))"
-            PidFile "\(directory.file("tinyproxy.pid"))"
-            """)
-        let proxy = try ChildProcess("tinyproxy", ["-d", "-c", config])
+        let proxy = try await Tinyproxy()
         defer { proxy.stop() }
-        try await waitForListener(port: proxyPort)
         let server = try await PythonTestServer(["--calls", #"[["IEchoService","SayHello",["proxy"]]]"#])
         let configuration = try agentConfiguration(
-            port: server.port, proxy: AgentProxy(url: "http://127.0.0.1:\(proxyPort)"))
+            port: server.port, proxy: AgentProxy(url: "http://127.0.0.1:\(proxy.port)"))
         let report = try await withAgents(configuration) { _ in try await server.result() }
         #expect(results(report).first?["result"] as? String == "Hello proxy")
-        let log = (try? String(contentsOfFile: directory.file("tinyproxy.log"), encoding: .utf8)) ?? ""
-        #expect(log.contains("CONNECT"))
+        #expect(proxy.log.contains("CONNECT"))
     }
 }
 
-/// An ephemeral port that was free a moment ago (for peers that cannot
-/// listen on port 0 and report it, like tinyproxy).
-func freeLocalPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-            guard bind(fd, pointer, length) == 0 else { return -1 }
-            return getsockname(fd, pointer, &length)
-        }
-    }
-    guard bound == 0 else { throw TestSupportError("cannot find a free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
-/// Waits until something accepts connections on 127.0.0.1:`port`.
-func waitForListener(port: Int, timeout: TimeInterval = 10) async throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        close(fd)
-        if connected == 0 { return }
-        try await Task.sleep(nanoseconds: 50_000_000)
-    }
-    throw TestSupportError("nothing listens on 127.0.0.1:\(port) after \(timeout) s")
-}

@@ -169,7 +169,8 @@ public final class PollingAgentFleet: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
                         WebSocketByteStreamHandler(),
-                        AgentSessionHandler(subscription: subscription, lineEnding: lineEnding, logger: logger, onEvent: onEvent))
+                        AgentSessionHandler(subscription: subscription, lineEnding: lineEnding, sendsPreamble: false,
+                                            logger: logger, onEvent: onEvent))
                 }
             }
             let port = configuration.server.port

@@ -67,8 +67,14 @@ final class AgentSessionHandler: StartsWhenActive {
     private var pending: ByteBuffer?
     private var delayTask: Scheduled<Void>?
 
-    init(subscription: String, lineEnding: AgentLineEnding, logger: Logger, onEvent: @escaping @Sendable (AgentSessionEvent) -> Void) {
+    /// False over WebSocket: there the text message `MX` is the preamble
+    /// and the byte protocol starts at the identity line (§8).
+    private let sendsPreamble: Bool
+
+    init(subscription: String, lineEnding: AgentLineEnding, sendsPreamble: Bool = true, logger: Logger,
+         onEvent: @escaping @Sendable (AgentSessionEvent) -> Void) {
         self.subscription = subscription
+        self.sendsPreamble = sendsPreamble
         self.lineEnding = lineEnding
         self.logger = logger
         self.onEvent = onEvent
@@ -89,7 +95,7 @@ final class AgentSessionHandler: StartsWhenActive {
         let newline = lineEnding.bytes
         // §2.1 and §2.3: two separate writes; a real agent does not wait for
         // anything between them.
-        writeUnit(context: context, Array("MX".utf8) + newline + newline)
+        if sendsPreamble { writeUnit(context: context, Array("MX".utf8) + newline + newline) }
         writeUnit(context: context, Array("MX-SUBSCRIBER 1.0 \(subscription)".utf8) + newline + newline)
         state = .awaitingServerIdentity
         expect(.identity, context: context)

@@ -303,9 +303,13 @@ def convert_param(p, uploads):
     return p
 
 def handshake_subscriber(t, send_identity=True):
-    preamble, pre_endings = read_text_unit(t, "preamble")
-    if preamble != ["MX"]:
-        raise Failure("preamble is %r, expected MX" % preamble)
+    pre_endings = set()
+    if isinstance(t, RawTransport):
+        # Over WebSocket the text message "MX" is the preamble; the byte
+        # protocol starts at the identity line (§8).
+        preamble, pre_endings = read_text_unit(t, "preamble")
+        if preamble != ["MX"]:
+            raise Failure("preamble is %r, expected MX" % preamble)
     identity, id_endings = read_text_unit(t, "identity")
     parts = identity[0].split(" ")
     if parts[0] != "MX-SUBSCRIBER" or len(parts) < 3:

@@ -38,8 +38,11 @@ public final class AgentStatistics: Sendable {
 /// Runs `configuration.count` polling agents in this process: each connects
 /// (through the proxy if one is set), subscribes, answers requests with the
 /// built-in services (`AgentServices`) and reconnects after a jittered
-/// back-off whenever its connection ends. `run()` returns when its task is
-/// cancelled.
+/// back-off whenever its connection ends.
+///
+/// Each agent lives on one event loop as a chain of futures and scheduled
+/// tasks, not as a Swift task: a thousand agents cost no threads, and a busy
+/// cooperative thread pool (e.g. tests that block) cannot stall them.
 public final class PollingAgentFleet: Sendable {
     public let configuration: AgentConfiguration
     public let statistics = AgentStatistics()
@@ -47,91 +50,168 @@ public final class PollingAgentFleet: Sendable {
     private let tlsContext: TLSClientContext
     private let logger: Logger
 
+    private struct RunState {
+        var stopping = false
+        var started = false
+        var runningAgents = 0
+        var stoppedSignalled = false
+        var openChannels: [ObjectIdentifier: any Channel] = [:]
+    }
+    private let state = NIOLockedValueBox(RunState())
+    /// Succeeds when every agent has stopped after `stop()`.
+    private let stopped: EventLoopPromise<Void>
+
     public init(configuration: AgentConfiguration, group: any EventLoopGroup, logger: Logger) throws(TLSConfigurationError) {
         self.configuration = configuration
         self.group = group
         self.logger = logger
         self.tlsContext = try TLSClientContext(configuration: TLSClientConfiguration(identity: configuration.identity))
+        self.stopped = group.next().makePromise(of: Void.self)
     }
 
-    /// Runs every agent until the calling task is cancelled.
-    public func run() async {
-        await withTaskGroup(of: Void.self) { tasks in
-            for index in 0..<configuration.count {
-                tasks.addTask { await self.runAgent(index: index) }
-            }
+    /// Starts every agent (once); they run until `stop()`.
+    public func start() {
+        let alreadyStarted = state.withLockedValue { state -> Bool in
+            defer { state.started = true; state.runningAgents = configuration.count }
+            return state.started
+        }
+        guard !alreadyStarted else { return }
+        for index in 0..<configuration.count {
+            let loop = group.next()
+            loop.execute { self.runAgent(index: index, loop: loop, failuresInARow: 0) }
         }
     }
 
-    private func runAgent(index: Int) async {
+    /// Closes every connection and ends every agent; the future succeeds
+    /// when all have stopped.
+    @discardableResult
+    public func stop() -> EventLoopFuture<Void> {
+        let channels = state.withLockedValue { state in
+            state.stopping = true
+            return Array(state.openChannels.values)
+        }
+        for channel in channels { channel.close(promise: nil) }
+        signalStoppedIfDone()
+        return stopped.futureResult
+    }
+
+    /// Starts the agents and runs them until the calling task is cancelled.
+    public func run() async {
+        start()
+        await withTaskCancellationHandler {
+            try? await stopped.futureResult.get()
+        } onCancel: {
+            self.stop()
+        }
+    }
+
+    private var isStopping: Bool { state.withLockedValue { $0.stopping } }
+
+    private func agentEnded() {
+        state.withLockedValue { $0.runningAgents -= 1 }
+        signalStoppedIfDone()
+    }
+
+    private func signalStoppedIfDone() {
+        let done = state.withLockedValue { state -> Bool in
+            guard state.stopping, state.runningAgents == 0, !state.stoppedSignalled else { return false }
+            state.stoppedSignalled = true
+            return true
+        }
+        if done { stopped.succeed() }
+    }
+
+    private func runAgent(index: Int, loop: any EventLoop, failuresInARow: Int) {
+        guard !isStopping else { return agentEnded() }
         let subscription = configuration.subscription(forAgent: index)
         var logger = self.logger
         logger[metadataKey: "subscription"] = "\(subscription)"
         if configuration.count > 1 { logger[metadataKey: "agent"] = "\(index + 1)" }
-        var failuresInARow = 0
-        var generator = SystemRandomNumberGenerator()
-        while !Task.isCancelled {
-            let subscribed = NIOLockedValueBox(false)
-            do {
-                try await connectAndServe(subscription: subscription, logger: logger, subscribed: subscribed)
-                logger.info("connection closed")
-            } catch is CancellationError {
-                return
-            } catch {
-                logger.warning("connection failed", metadata: ["error": "\(error)"])
+        let subscribed = NIOLockedValueBox(false)
+        statistics.update { $0.connectionAttempts += 1 }
+        connect(subscription: subscription, loop: loop, logger: logger, subscribed: subscribed)
+            .flatMap { channel in channel.closeFuture.always { _ in self.forget(channel) } }
+            .whenComplete { [logger] result in
+                switch result {
+                case .success: logger.info("connection closed")
+                case .failure(let error): logger.warning("connection failed", metadata: ["error": "\(error)"])
+                }
+                self.statistics.update { $0.connectionsEnded += 1 }
+                let wasSubscribed = subscribed.withLockedValue { $0 }
+                if wasSubscribed { self.statistics.update { $0.subscribedNow -= 1 } }
+                let failures = wasSubscribed ? 0 : failuresInARow + 1
+                guard !self.isStopping else { return self.agentEnded() }
+                var generator = SystemRandomNumberGenerator()
+                let delay = self.configuration.backoff.delay(afterFailures: failures, using: &generator)
+                logger.debug("reconnecting", metadata: ["after_seconds": "\(delay)"])
+                loop.scheduleTask(in: .nanoseconds(Int64(delay * 1_000_000_000))) {
+                    self.runAgent(index: index, loop: loop, failuresInARow: failures)
+                }
             }
-            statistics.update { $0.connectionsEnded += 1 }
-            if subscribed.withLockedValue({ $0 }) {
-                statistics.update { $0.subscribedNow -= 1 }
-                failuresInARow = 0
-            } else {
-                failuresInARow += 1
-            }
-            if Task.isCancelled { return }
-            let delay = configuration.backoff.delay(afterFailures: failuresInARow, using: &generator)
-            logger.debug("reconnecting", metadata: ["after_seconds": "\(delay)"])
-            do { try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000)) } catch { return }
-        }
     }
 
-    /// One connection, from TCP connect to close.
-    private func connectAndServe(subscription: String, logger: Logger, subscribed: NIOLockedValueBox<Bool>) async throws {
-        statistics.update { $0.connectionAttempts += 1 }
+    /// Remembers an open channel so `stop()` can close it; closes it at once
+    /// when stopping already began.
+    private func remember(_ channel: any Channel) {
+        let stopping = state.withLockedValue { state -> Bool in
+            if !state.stopping { state.openChannels[ObjectIdentifier(channel)] = channel }
+            return state.stopping
+        }
+        if stopping { channel.close(promise: nil) }
+    }
+
+    private func forget(_ channel: any Channel) {
+        state.withLockedValue { _ = $0.openChannels.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    /// TCP connect, the proxy tunnel if any, then the protocol handlers.
+    private func connect(subscription: String, loop: any EventLoop, logger: Logger,
+                         subscribed: NIOLockedValueBox<Bool>) -> EventLoopFuture<any Channel> {
         let configuration = self.configuration
         let target = configuration.proxy?.address ?? configuration.server
         let timeout = TimeAmount.nanoseconds(Int64(configuration.connectTimeoutSeconds * 1_000_000_000))
-        let channel = try await ClientBootstrap(group: group)
+        let onEvent = eventRecorder(subscribed: subscribed)
+        let tlsContext = self.tlsContext
+        return ClientBootstrap(group: loop)
             .connectTimeout(timeout)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)  // §7: Nagle costs ~88 ms per call
             .connect(host: Self.connectableHost(target.host), port: Int(target.port))
-            .get()
-        try await withTaskCancellationHandler {
-            if let proxy = configuration.proxy {
-                let ready = channel.eventLoop.makePromise(of: Void.self)
-                let deadline = channel.eventLoop.scheduleTask(in: timeout) {
-                    ready.fail(AgentTransportError.proxyTunnel("no answer from the proxy within \(configuration.connectTimeoutSeconds) s"))
+            .flatMap { channel in
+                self.remember(channel)
+                let tunnel: EventLoopFuture<Void>
+                if let proxy = configuration.proxy {
+                    tunnel = Self.openTunnel(on: channel, through: proxy, configuration: configuration, timeout: timeout)
+                } else {
+                    tunnel = channel.eventLoop.makeSucceededVoidFuture()
                 }
-                let targetText = "\(configuration.serverHostText):\(configuration.server.port)"
-                try await channel.eventLoop.submit {
-                    try channel.pipeline.syncOperations.addHandler(
-                        HTTPConnectTunnelHandler(target: targetText, credentials: proxy.credentials, tunnelReady: ready))
-                }.get()
-                defer { deadline.cancel() }
-                do { try await ready.futureResult.get() } catch {
+                return tunnel.flatMapThrowing {
+                    try Self.addProtocolHandlers(to: channel, configuration: configuration, tlsContext: tlsContext,
+                                                 subscription: subscription, logger: logger, onEvent: onEvent)
+                    return channel
+                }.flatMapErrorThrowing { error in
                     channel.close(promise: nil)
+                    self.forget(channel)
                     throw error
                 }
             }
-            let onEvent = self.eventRecorder(subscribed: subscribed)
-            let tlsContext = self.tlsContext
-            try await channel.eventLoop.submit {
-                try Self.addProtocolHandlers(to: channel, configuration: configuration, tlsContext: tlsContext,
-                                             subscription: subscription, logger: logger, onEvent: onEvent)
-            }.get()
-            try await channel.closeFuture.get()
-        } onCancel: {
-            channel.close(promise: nil)
+    }
+
+    /// `CONNECT host:port` through the proxy (§9), bounded by `timeout`.
+    private static func openTunnel(on channel: any Channel, through proxy: AgentProxy, configuration: AgentConfiguration,
+                                   timeout: TimeAmount) -> EventLoopFuture<Void> {
+        let ready = channel.eventLoop.makePromise(of: Void.self)
+        let deadline = channel.eventLoop.scheduleTask(in: timeout) {
+            ready.fail(AgentTransportError.proxyTunnel("no answer from the proxy within \(configuration.connectTimeoutSeconds) s"))
         }
+        ready.futureResult.whenComplete { _ in deadline.cancel() }
+        let target = "\(configuration.serverHostText):\(configuration.server.port)"
+        do {
+            try channel.pipeline.syncOperations.addHandler(
+                HTTPConnectTunnelHandler(target: target, credentials: proxy.credentials, tunnelReady: ready))
+        } catch {
+            ready.fail(error)
+        }
+        return ready.futureResult
     }
 
     private func eventRecorder(subscribed: NIOLockedValueBox<Bool>) -> @Sendable (AgentSessionEvent) -> Void {

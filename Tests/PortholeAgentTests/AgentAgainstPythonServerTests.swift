@@ -90,7 +90,7 @@ import Testing
         try await withAgents(configuration) { fleet in
             _ = try await first.result()
             // The port is free again; the agent keeps trying with back-off.
-            let deadline = Date().addingTimeInterval(10)
+            let deadline = Date().addingTimeInterval(60)
             while fleet.statistics.snapshot.connectionAttempts < 3 && Date() < deadline {
                 try await Task.sleep(nanoseconds: 50_000_000)
             }

@@ -37,10 +37,13 @@ final class PythonTestServer {
 
     init(_ arguments: [String]) async throws {
         let base = ["-u", AgentFixtures.serverScript, "--cert", AgentFixtures.serverCert, "--key", AgentFixtures.serverKey,
-                    "--client-cert", AgentFixtures.agentCert, "--timeout", "20"]
+                    "--client-cert", AgentFixtures.agentCert, "--timeout", "120"]
         process = try ChildProcess("python3", base + arguments)
         var port: Int?
-        for _ in 0..<500 {
+        // Generous bounds: under a full parallel test run on 2 cores the
+        // interpreter may take many seconds to start.
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
             if let line = process.stdout.split(separator: "\n").first(where: { $0.hasPrefix("PORT ") }) {
                 port = Int(line.dropFirst(5))
                 break
@@ -54,7 +57,7 @@ final class PythonTestServer {
 
     /// Waits (without blocking a thread) for the server to finish and
     /// returns its RESULT object.
-    func result(timeout: TimeInterval = 30) async throws -> [String: Any] {
+    func result(timeout: TimeInterval = 150) async throws -> [String: Any] {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
         process.stop()

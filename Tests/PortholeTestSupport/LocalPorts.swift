@@ -21,9 +21,11 @@ public func freeLocalPort() throws -> Int {
 }
 
 /// Waits until something accepts connections on 127.0.0.1:`port`.
-public func waitForListener(port: Int, timeout: TimeInterval = 10) async throws {
+public func waitForListener(port: Int, timeout: TimeInterval = 30) async throws {
+    // Checked once more after the deadline: a sleep may last far longer
+    // than asked when other tests hold the cooperative threads.
     let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
+    while true {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -34,6 +36,7 @@ public func waitForListener(port: Int, timeout: TimeInterval = 10) async throws 
         }
         close(fd)
         if connected == 0 { return }
+        if Date() > deadline { break }
         try await Task.sleep(nanoseconds: 50_000_000)
     }
     throw TestSupportError("nothing listens on 127.0.0.1:\(port) after \(timeout) s")

@@ -39,16 +39,17 @@ final class PythonTestServer {
         let base = ["-u", AgentFixtures.serverScript, "--cert", AgentFixtures.serverCert, "--key", AgentFixtures.serverKey,
                     "--client-cert", AgentFixtures.agentCert, "--timeout", "120"]
         process = try ChildProcess("python3", base + arguments)
-        var port: Int?
-        // Generous bounds: under a full parallel test run on 2 cores the
-        // interpreter may take many seconds to start.
+        // Generous bounds, and the condition is checked once more after the
+        // deadline: in a full parallel run on 2 cores other tests may hold
+        // the cooperative threads, so a sleep can last far longer than asked.
         let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
+        var port: Int?
+        while true {
             if let line = process.stdout.split(separator: "\n").first(where: { $0.hasPrefix("PORT ") }) {
                 port = Int(line.dropFirst(5))
                 break
             }
-            if !process.isRunning { break }
+            if !process.isRunning || Date() > deadline { break }
             try await Task.sleep(nanoseconds: 10_000_000)
         }
         guard let port else { throw TestSupportError("test server did not start: \(process.stderr)") }

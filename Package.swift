@@ -42,6 +42,21 @@ let package = Package(
             "CNGHTTP2",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        // A byte splice between two channels with backpressure and half-close
+        // (passthrough routes, WebSocket after a 101).
+        .target(name: "PortholeSplice", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        // The web portal: HTTP/1.1 and HTTP/2 reverse proxy to the portal's
+        // upstream, WebSocket upgrades, error pages, status page, access log.
+        .target(name: "PortholePortal", dependencies: [
+            "PortholeWire", "PortholeHTTP2", "PortholeSplice",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The Halibut polling server: agent sessions, queues, trust, dispatch API.
         .target(name: "PortholePolling", dependencies: [
             "PortholeWire", "PortholeTLS", "PortholeConfig",
@@ -53,7 +68,7 @@ let package = Package(
         ]),
         // Listeners, sniff stages, routing, actions, admin API, metrics, lifecycle.
         .target(name: "PortholeGateway", dependencies: [
-            "PortholeWire", "PortholeConfig", "PortholeTLS", "PortholeHTTP2", "PortholePolling",
+            "PortholeWire", "PortholeConfig", "PortholeTLS", "PortholeHTTP2", "PortholePolling", "PortholePortal", "PortholeSplice",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -103,8 +118,9 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "PortholeGatewayTests", dependencies: [
-            "PortholeGateway", "PortholePolling", "PortholeTLS", "PortholeConfig", "PortholeWire", "PortholeTestSupport",
+            "PortholeGateway", "PortholePolling", "PortholeTLS", "PortholeConfig", "PortholeWire", "PortholeTestSupport", "PortholePortal",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ], exclude: ["PythonAgent"]),
     ],

@@ -17,6 +17,8 @@ packages=(
   openssl curl nghttp2-client python3 procps tinyproxy
   # benchmarks/run.sh --smoke (CI): HTTP/1.1 load and CPU pinning
   wrk util-linux
+  # headless browser for the status page test
+  chromium
 )
 # benchmarks/run.sh --install: the reference servers and the charts
 if [ "${1:-}" = "--benchmarks" ]; then

@@ -1,41 +1,98 @@
 import NIOCore
 
+/// The layer above an HTTP/2 connection: gets each stream's events and
+/// answers through the `HTTP2ServerHandler` it is given. Called on the
+/// connection's event loop only.
+public protocol HTTP2StreamDelegate: AnyObject {
+    func http2(_ connection: HTTP2ServerHandler, event: HTTP2StreamEvent)
+    /// The connection is closing; every open stream is gone.
+    func http2ConnectionClosed(_ connection: HTTP2ServerHandler)
+}
+
 /// HTTP/2 server side on nghttp2 as a NIO handler: bytes below (decrypted
-/// TLS), complete requests answered by `responder`. Thin: the protocol work
-/// is in `HTTP2ServerSession`.
+/// TLS), stream events up to a delegate, responses streamed back. Thin: the
+/// protocol work is in `HTTP2ServerSession`.
+///
+/// Backpressure: while the channel is not writable no more output is pulled
+/// from nghttp2, so response bodies queue per stream and producers see
+/// `responseQueueIsFull`; request bodies are limited by the windows the
+/// delegate reopens with `consume`.
 public final class HTTP2ServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
     public typealias Responder = @Sendable (HTTP2Request) -> HTTP2Response
 
-    private let session: HTTP2ServerSession
-    private let responder: Responder
-    private var closing = false
-
-    public init(maxConcurrentStreams: UInt32 = 100, responder: @escaping Responder) throws {
-        var limits = HTTP2ServerSession.Limits()
-        limits.maxConcurrentStreams = maxConcurrentStreams
-        self.session = try HTTP2ServerSession(limits: limits)
-        self.responder = responder
+    public struct Settings: Sendable {
+        public var maxConcurrentStreams: UInt32 = 100
+        public var maxHeaderListBytes = 64 << 10
+        public init(maxConcurrentStreams: UInt32 = 100, maxHeaderListBytes: Int = 64 << 10) {
+            self.maxConcurrentStreams = maxConcurrentStreams
+            self.maxHeaderListBytes = maxHeaderListBytes
+        }
     }
 
+    private enum State {
+        case open
+        /// GOAWAY sent (graceful shutdown or a protocol error): close once
+        /// the open streams are done and the output is written.
+        case goingAway
+        case closed
+    }
+
+    private let session: HTTP2ServerSession
+    private var delegate: HTTP2StreamDelegate?
+    private var context: ChannelHandlerContext?
+    private var state: State = .open
+    private var dispatching = false
+    private var flushPending = false
+
+    public init(settings: Settings = Settings(), delegate: HTTP2StreamDelegate) throws {
+        var limits = HTTP2ServerSession.Limits()
+        limits.maxConcurrentStreams = settings.maxConcurrentStreams
+        limits.maxHeaderListBytes = settings.maxHeaderListBytes
+        self.session = try HTTP2ServerSession(limits: limits)
+        self.delegate = delegate
+    }
+
+    /// Complete requests answered by `responder` (status pages).
+    public convenience init(maxConcurrentStreams: UInt32 = 100, responder: @escaping Responder) throws {
+        try self.init(settings: Settings(maxConcurrentStreams: maxConcurrentStreams), delegate: CompleteResponseDelegate(responder: responder))
+    }
+
+    public var eventLoop: EventLoop? { context?.eventLoop }
+    public var allocator: ByteBufferAllocator { context?.channel.allocator ?? ByteBufferAllocator() }
+
+    // MARK: Channel events
+
     public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         // Our SETTINGS go first (RFC 9113 §3.4: the server preface).
-        flush(context: context)
+        flush()
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        do {
-            let requests = try buffer.withUnsafeReadableBytes { bytes throws(HTTP2SessionError) in try session.receive(bytes) }
-            for request in requests {
-                session.respond(to: request.streamID, with: responder(request), headOnly: request.method == "HEAD")
+        guard case .open = state else {
+            if case .goingAway = state {
+                // Still read frames for streams that finish (WINDOW_UPDATE, DATA).
+                feed(buffer)
             }
-        } catch {
-            // nghttp2 has queued a GOAWAY with the right error code.
-            closing = true
+            return
         }
-        flush(context: context)
+        feed(buffer)
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        flush()
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { flush() }
+        context.fireChannelWritabilityChanged()
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -44,22 +101,125 @@ public final class HTTP2ServerHandler: ChannelInboundHandler, RemovableChannelHa
             return
         }
         if event is ChannelShouldQuiesceEvent {
-            closing = true
-            session.goAway()
-            flush(context: context)
+            goAway(code: .noError)
             return
         }
         context.fireUserInboundEventTriggered(event)
     }
 
-    private func flush(context: ChannelHandlerContext) {
-        let output = session.pendingOutput()
-        if !output.isEmpty {
-            var buffer = context.channel.allocator.buffer(capacity: output.count)
-            buffer.writeBytes(output)
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    public func channelInactive(context: ChannelHandlerContext) {
+        state = .closed
+        delegate?.http2ConnectionClosed(self)
+        delegate = nil
+        context.fireChannelInactive()
+    }
+
+    // MARK: For the delegate
+
+    public func sendHead(streamID: Int32, status: Int, headers: [(name: String, value: String)], endStream: Bool) {
+        session.sendHead(streamID: streamID, status: status, headers: headers, endStream: endStream)
+        scheduleFlush()
+    }
+
+    public func sendBody(streamID: Int32, _ buffer: ByteBuffer) {
+        session.sendBody(streamID: streamID, buffer)
+        scheduleFlush()
+    }
+
+    public func sendEnd(streamID: Int32, trailers: [(name: String, value: String)] = []) {
+        session.sendEnd(streamID: streamID, trailers: trailers)
+        scheduleFlush()
+    }
+
+    /// Complete response in one call.
+    public func send(streamID: Int32, _ response: HTTP2Response, headOnly: Bool) {
+        let empty = headOnly || response.body.isEmpty
+        sendHead(streamID: streamID, status: response.status, headers: response.headers, endStream: empty)
+        if !empty {
+            var buffer = allocator.buffer(capacity: response.body.count)
+            buffer.writeBytes(response.body)
+            sendBody(streamID: streamID, buffer)
+            sendEnd(streamID: streamID)
         }
-        if !session.isAlive || (closing && session.openStreams == 0) {
+    }
+
+    /// True when the stream's response queue is full; a `.responseDrained`
+    /// event follows when it is worth producing more.
+    public func responseQueueIsFull(streamID: Int32) -> Bool { session.responseQueueIsFull(streamID: streamID) }
+
+    public func reset(streamID: Int32, code: HTTP2ErrorCode) {
+        session.reset(streamID: streamID, code: code)
+        scheduleFlush()
+    }
+
+    /// Request body bytes were delivered: let the peer send as many more.
+    public func consume(streamID: Int32, bytes: Int) {
+        session.consume(streamID: streamID, bytes: bytes)
+        scheduleFlush()
+    }
+
+    /// GOAWAY: open streams finish, new ones are refused; the connection
+    /// closes when the last stream is done.
+    public func goAway(code: HTTP2ErrorCode) {
+        guard case .open = state else { return }
+        state = .goingAway
+        session.goAway(code: code)
+        flush()
+    }
+
+    // MARK: Driving the session
+
+    private func feed(_ buffer: ByteBuffer) {
+        do {
+            try buffer.withUnsafeReadableBytes { bytes throws(HTTP2SessionError) in try session.receive(bytes) }
+        } catch {
+            // nghttp2 has queued a GOAWAY with the right error code (flood,
+            // protocol error); send it and close.
+            state = .goingAway
+        }
+        dispatchEvents()
+    }
+
+    private func dispatchEvents() {
+        // Delegates answer from inside events; their calls only queue work.
+        guard !dispatching else { return }
+        dispatching = true
+        defer { dispatching = false }
+        while true {
+            let events = session.takeEvents()
+            if events.isEmpty { break }
+            for event in events { delegate?.http2(self, event: event) }
+        }
+    }
+
+    /// Calls made from outside a read (upstream data arriving) flush at the
+    /// end of this event-loop tick, so many small calls make one write.
+    private func scheduleFlush() {
+        guard !flushPending, let context else { return }
+        flushPending = true
+        context.eventLoop.assumeIsolated().execute { [self] in
+            flushPending = false
+            flush()
+        }
+    }
+
+    private func flush() {
+        guard let context else { return }
+        while context.channel.isWritable, let output = session.pendingOutput() {
+            context.write(wrapOutboundOut(output), promise: nil)
+            dispatchEvents()
+        }
+        context.flush()
+        dispatchEvents()
+        if session.wantsWrite && context.channel.isWritable { scheduleFlush() }
+        let finished: Bool
+        switch state {
+        case .open: finished = !session.isAlive
+        case .goingAway: finished = !session.isAlive || (session.openStreams == 0 && !session.wantsWrite)
+        case .closed: finished = false
+        }
+        if finished {
+            state = .closed
             context.close(promise: nil)
         }
     }
@@ -67,3 +227,45 @@ public final class HTTP2ServerHandler: ChannelInboundHandler, RemovableChannelHa
 
 @available(*, unavailable)
 extension HTTP2ServerHandler: Sendable {}
+
+/// Collects whole requests (bodies bounded) and answers each with a
+/// `Responder`: the status page's way of using the streaming handler.
+final class CompleteResponseDelegate: HTTP2StreamDelegate {
+    static let maxBodyBytes = 1 << 20
+    private let responder: HTTP2ServerHandler.Responder
+    private var requests: [Int32: HTTP2Request] = [:]
+
+    init(responder: @escaping HTTP2ServerHandler.Responder) {
+        self.responder = responder
+    }
+
+    func http2(_ connection: HTTP2ServerHandler, event: HTTP2StreamEvent) {
+        switch event {
+        case .requestHead(let head, _):
+            requests[head.streamID] = HTTP2Request(streamID: head.streamID, method: head.method, scheme: head.scheme,
+                                                   authority: head.authority, path: head.path, headers: head.headers, body: [])
+        case .requestHeadTooLarge(let streamID):
+            connection.send(streamID: streamID, HTTP2Response(status: 431, headers: [], body: []), headOnly: true)
+        case .requestBody(let streamID, let bytes):
+            connection.consume(streamID: streamID, bytes: bytes.readableBytes)
+            guard requests[streamID] != nil else { return }
+            if requests[streamID]!.body.count + bytes.readableBytes > Self.maxBodyBytes {
+                requests[streamID] = nil
+                connection.send(streamID: streamID, HTTP2Response(status: 413, headers: [], body: []), headOnly: true)
+                return
+            }
+            requests[streamID]!.body.append(contentsOf: bytes.readableBytesView)
+        case .requestEnd(let streamID, _):
+            guard let request = requests.removeValue(forKey: streamID) else { return }
+            connection.send(streamID: streamID, responder(request), headOnly: request.method == "HEAD")
+        case .streamClosed(let streamID, _):
+            requests[streamID] = nil
+        case .responseDrained:
+            break
+        }
+    }
+
+    func http2ConnectionClosed(_ connection: HTTP2ServerHandler) {
+        requests = [:]
+    }
+}

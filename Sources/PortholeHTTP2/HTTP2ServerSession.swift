@@ -1,29 +1,70 @@
 import CNGHTTP2
+import Foundation
+import NIOCore
 
 /// One server-side nghttp2 session driven by memory: bytes in with
-/// `receive`, bytes out with `pendingOutput`. No I/O of its own, so the NIO
-/// handler stays thin. Owns the `nghttp2_session*`; callbacks reach this
-/// object through nghttp2's user data (unretained: they only run inside
-/// calls made from here, on one event loop).
+/// `receive`, bytes out with `pendingOutput`, what happened with `takeEvents`.
+/// No I/O of its own, so the NIO handler stays thin. Owns the
+/// `nghttp2_session*`; callbacks reach this object through nghttp2's user
+/// data (unretained: they only run inside calls made from here, on one
+/// event loop).
+///
+/// Streaming both ways:
+/// - request bodies: automatic WINDOW_UPDATEs are off, so the peer may only
+///   send what the layer above has `consume`d (RFC 9113 §5.2: flow control is
+///   how a receiver applies backpressure);
+/// - response bodies: a data provider that answers `NGHTTP2_ERR_DEFERRED`
+///   while the stream's queue is empty; `sendBody` resumes it.
 final class HTTP2ServerSession {
     struct Limits {
         var maxConcurrentStreams: UInt32 = 100
-        /// Request bodies are buffered whole here (status pages only take
-        /// tiny ones); the streaming proxy path has its own limits.
-        var maxRequestBodyBytes = 1 << 20
         var maxHeaderListBytes = 64 << 10
+        /// Per-stream receive window we advertise; with no automatic window
+        /// updates this bounds the request bytes buffered per stream.
+        var initialStreamWindow: Int32 = 256 << 10
+        /// The connection-level receive window (bounds all streams together).
+        var connectionWindow: Int32 = 1 << 20
+        /// Flood limits (CVE-2019-9512/9515, CVE-2023-44487, CVE-2024-27316):
+        /// queued outbound ACKs (PING/SETTINGS), SETTINGS entries per frame,
+        /// RST_STREAM token bucket, CONTINUATION frames per header block.
+        var maxOutboundAcks = 1_000
+        var maxSettingsEntries = 32
+        var resetBurst: UInt64 = 200
+        var resetsPerSecond: UInt64 = 33
+        var maxContinuations = 8
+        /// Above this many queued response bytes a stream counts as full.
+        var responseHighWater = 256 << 10
+    }
+
+    private struct InboundStream {
+        var head: HTTP2RequestHead
+        var headerBytes = 0
+        var tooLarge = false
+        var headComplete = false
+        var trailers: [(name: String, value: String)] = []
+    }
+
+    private struct OutboundBody {
+        var chunks: CircularBuffer<ByteBuffer> = []
+        var queuedBytes = 0
+        var ended = false
+        var trailers: [(name: String, value: String)] = []
+        var deferred = false
+        var wantsDrainNotice = false
     }
 
     private var session: OpaquePointer?
-    private let limits: Limits
-    private var partialRequests: [Int32: HTTP2Request] = [:]
-    private var headerBytes: [Int32: Int] = [:]
-    private var responseBodies: [Int32: (bytes: [UInt8], offset: Int)] = [:]
-    /// Requests whose END_STREAM arrived during the last `receive`.
-    private var completed: [HTTP2Request] = []
+    let limits: Limits
+    private let allocator: ByteBufferAllocator
+    private var inbound: [Int32: InboundStream] = [:]
+    private var outbound: [Int32: OutboundBody] = [:]
+    private var events: [HTTP2StreamEvent] = []
+    /// Streams nghttp2 has not closed yet (both directions).
+    private(set) var openStreams = 0
 
-    init(limits: Limits = Limits()) throws(HTTP2SessionError) {
+    init(limits: Limits = Limits(), allocator: ByteBufferAllocator = ByteBufferAllocator()) throws(HTTP2SessionError) {
         self.limits = limits
+        self.allocator = allocator
         var callbacks: OpaquePointer?
         guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else { throw .setup("nghttp2_session_callbacks_new") }
         defer { nghttp2_session_callbacks_del(callbacks) }
@@ -38,28 +79,45 @@ final class HTTP2ServerSession {
         }
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, streamID, data, length, userData in
             guard let data, let session = HTTP2ServerSession.from(userData) else { return 0 }
-            return session.dataChunk(streamID: streamID, UnsafeBufferPointer(start: data, count: length))
+            return session.dataChunk(streamID: streamID, UnsafeRawBufferPointer(start: data, count: length))
         }
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
             guard let frame, let session = HTTP2ServerSession.from(userData) else { return 0 }
             return session.frameReceived(frame)
         }
-        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, _, userData in
+        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
             guard let session = HTTP2ServerSession.from(userData) else { return 0 }
-            session.streamClosed(streamID)
+            session.streamClosed(streamID, errorCode: errorCode)
             return 0
         }
+        var option: OpaquePointer?
+        guard nghttp2_option_new(&option) == 0, let option else { throw .setup("nghttp2_option_new") }
+        defer { nghttp2_option_del(option) }
+        nghttp2_option_set_no_auto_window_update(option, 1)
+        nghttp2_option_set_max_outbound_ack(option, limits.maxOutboundAcks)
+        nghttp2_option_set_max_settings(option, limits.maxSettingsEntries)
+        nghttp2_option_set_stream_reset_rate_limit(option, limits.resetBurst, limits.resetsPerSecond)
+        nghttp2_option_set_max_continuations(option, limits.maxContinuations)
+
         var created: OpaquePointer?
-        guard nghttp2_session_server_new(&created, callbacks, nil) == 0, let created else { throw .setup("nghttp2_session_server_new") }
+        guard nghttp2_session_server_new2(&created, callbacks, nil, option) == 0, let created else {
+            throw .setup("nghttp2_session_server_new2")
+        }
         session = created
         nghttp2_session_set_user_data(created, Unmanaged.passUnretained(self).toOpaque())
 
         var settings = [
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: limits.maxConcurrentStreams),
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: UInt32(limits.maxHeaderListBytes)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: UInt32(limits.initialStreamWindow)),
         ]
         guard nghttp2_submit_settings(created, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count) == 0 else {
             throw .setup("nghttp2_submit_settings")
+        }
+        // The connection window is not a setting (RFC 9113 §6.9.2): raise it
+        // with a WINDOW_UPDATE on stream 0.
+        guard nghttp2_session_set_local_window_size(created, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, limits.connectionWindow) == 0 else {
+            throw .setup("nghttp2_session_set_local_window_size")
         }
     }
 
@@ -73,54 +131,54 @@ final class HTTP2ServerSession {
 
     // MARK: Driving
 
-    /// Feeds received bytes; returns the requests they completed.
-    func receive(_ bytes: UnsafeRawBufferPointer) throws(HTTP2SessionError) -> [HTTP2Request] {
-        guard let base = bytes.baseAddress, !bytes.isEmpty else { return [] }
+    /// Feeds received bytes. Throws when the connection must end (nghttp2
+    /// has then queued a GOAWAY with the right code, e.g. after a flood).
+    func receive(_ bytes: UnsafeRawBufferPointer) throws(HTTP2SessionError) {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
         let result = nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), bytes.count)
         if result < 0 { throw .protocolError(String(cString: nghttp2_strerror(Int32(result)))) }
-        defer { completed = [] }
-        return completed
     }
 
-    /// Everything nghttp2 wants to send now (SETTINGS, responses, GOAWAY…).
-    func pendingOutput() -> [UInt8] {
-        var output: [UInt8] = []
-        while true {
+    /// Everything nghttp2 wants to send now (SETTINGS, responses, GOAWAY…),
+    /// up to about `limit` bytes so a fast producer cannot outrun the socket.
+    func pendingOutput(limit: Int = 1 << 20) -> ByteBuffer? {
+        var output: ByteBuffer?
+        while (output?.readableBytes ?? 0) < limit {
             var pointer: UnsafePointer<UInt8>?
             let length = nghttp2_session_mem_send(session, &pointer)
             guard length > 0, let pointer else { break }
-            output.append(contentsOf: UnsafeBufferPointer(start: pointer, count: length))
+            if output == nil { output = allocator.buffer(capacity: max(length, 16 << 10)) }
+            output!.writeBytes(UnsafeRawBufferPointer(start: pointer, count: length))
         }
+        noteDrainedStreams()
         return output
+    }
+
+    /// Events since the last call, in order.
+    func takeEvents() -> [HTTP2StreamEvent] {
+        defer { events = [] }
+        return events
     }
 
     /// True while the session still expects to read or write.
     var isAlive: Bool { nghttp2_session_want_read(session) != 0 || nghttp2_session_want_write(session) != 0 }
 
-    var openStreams: Int { partialRequests.count + responseBodies.count }
+    var wantsWrite: Bool { nghttp2_session_want_write(session) != 0 }
 
-    func respond(to streamID: Int32, with response: HTTP2Response, headOnly: Bool) {
-        var fields: [(String, String)] = [(":status", String(response.status))]
-        fields += response.headers.map { ($0.name.lowercased(), $0.value) }
-        // nghttp2 copies names and values during submit, so the C strings
-        // only have to live for this call.
-        let cStrings = fields.map { (Array($0.0.utf8), Array($0.1.utf8)) }
-        var keepAlive: [UnsafeMutableBufferPointer<UInt8>] = []
-        defer { keepAlive.forEach { $0.deallocate() } }
-        var nameValues: [nghttp2_nv] = cStrings.map { name, value in
-            let n = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(name.count, 1))
-            _ = n.initialize(from: name)
-            let v = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(value.count, 1))
-            _ = v.initialize(from: value)
-            keepAlive += [n, v]
-            return nghttp2_nv(name: n.baseAddress, value: v.baseAddress, namelen: name.count, valuelen: value.count,
-                              flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
-        }
-        if headOnly || response.body.isEmpty {
-            _ = nghttp2_submit_response(session, streamID, &nameValues, nameValues.count, nil)
+    // MARK: Responses
+
+    /// Submits the response head. With `endStream` there is no body;
+    /// otherwise body bytes follow through `sendBody` and `sendEnd`.
+    func sendHead(streamID: Int32, status: Int, headers: [(name: String, value: String)], endStream: Bool) {
+        var fields: [(String, String)] = [(":status", String(status))]
+        fields += headers.map { ($0.name.lowercased(), $0.value) }
+        if endStream {
+            Self.withNameValues(fields) { nameValues in
+                _ = nghttp2_submit_response(session, streamID, nameValues.baseAddress, nameValues.count, nil)
+            }
             return
         }
-        responseBodies[streamID] = (response.body, 0)
+        outbound[streamID] = OutboundBody()
         var provider = nghttp2_data_provider()
         provider.read_callback = { _, streamID, buffer, length, flags, _, userData in
             guard let buffer, let flags, let session = HTTP2ServerSession.from(userData) else {
@@ -128,92 +186,215 @@ final class HTTP2ServerSession {
             }
             return session.readBody(streamID: streamID, into: buffer, length: length, flags: flags)
         }
-        _ = nghttp2_submit_response(session, streamID, &nameValues, nameValues.count, &provider)
+        Self.withNameValues(fields) { nameValues in
+            _ = nghttp2_submit_response(session, streamID, nameValues.baseAddress, nameValues.count, &provider)
+        }
+    }
+
+    func sendBody(streamID: Int32, _ buffer: ByteBuffer) {
+        guard outbound[streamID] != nil, buffer.readableBytes > 0 else { return }
+        outbound[streamID]!.chunks.append(buffer)
+        outbound[streamID]!.queuedBytes += buffer.readableBytes
+        resumeIfDeferred(streamID)
+    }
+
+    func sendEnd(streamID: Int32, trailers: [(name: String, value: String)]) {
+        guard outbound[streamID] != nil else { return }
+        outbound[streamID]!.ended = true
+        outbound[streamID]!.trailers = trailers.map { ($0.name.lowercased(), $0.value) }
+        resumeIfDeferred(streamID)
+    }
+
+    /// Queued response bytes for a stream (backpressure for the producer).
+    func queuedResponseBytes(streamID: Int32) -> Int { outbound[streamID]?.queuedBytes ?? 0 }
+
+    /// Whether the producer should wait; if so, a `.responseDrained` event
+    /// follows once the queue is below half the high-water mark.
+    func responseQueueIsFull(streamID: Int32) -> Bool {
+        guard let body = outbound[streamID], body.queuedBytes >= limits.responseHighWater else { return false }
+        outbound[streamID]!.wantsDrainNotice = true
+        return true
+    }
+
+    func reset(streamID: Int32, code: HTTP2ErrorCode) {
+        _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, code.rawValue)
+    }
+
+    /// Request body bytes delivered: open the windows again (stream and
+    /// connection) so the peer may send that much more.
+    func consume(streamID: Int32, bytes: Int) {
+        guard bytes > 0 else { return }
+        if nghttp2_session_consume(session, streamID, bytes) != 0 {
+            // The stream is gone; the connection window still needs them back.
+            _ = nghttp2_session_consume_connection(session, bytes)
+        }
     }
 
     /// GOAWAY for graceful shutdown: streams already open finish, new ones
     /// are refused (RFC 9113 §6.8).
-    func goAway() {
+    func goAway(code: HTTP2ErrorCode = .noError) {
         _ = nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
-                                  UInt32(NGHTTP2_NO_ERROR.rawValue), nil, 0)
+                                  code.rawValue, nil, 0)
+    }
+
+    private func resumeIfDeferred(_ streamID: Int32) {
+        guard outbound[streamID]?.deferred == true else { return }
+        outbound[streamID]!.deferred = false
+        _ = nghttp2_session_resume_data(session, streamID)
+    }
+
+    private func noteDrainedStreams() {
+        for (streamID, body) in outbound where body.wantsDrainNotice && body.queuedBytes < limits.responseHighWater / 2 {
+            outbound[streamID]!.wantsDrainNotice = false
+            events.append(.responseDrained(streamID: streamID))
+        }
+    }
+
+    /// nghttp2 copies names and values during submit, so the bytes only have
+    /// to live for the call.
+    private static func withNameValues(_ fields: [(String, String)], _ body: (UnsafeMutableBufferPointer<nghttp2_nv>) -> Void) {
+        var storage: [UnsafeMutableBufferPointer<UInt8>] = []
+        defer { storage.forEach { $0.deallocate() } }
+        func copy(_ text: String) -> (UnsafeMutablePointer<UInt8>, Int) {
+            let bytes = Array(text.utf8)
+            let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(bytes.count, 1))
+            _ = buffer.initialize(from: bytes)
+            storage.append(buffer)
+            return (buffer.baseAddress!, bytes.count)
+        }
+        var nameValues: [nghttp2_nv] = fields.map { name, value in
+            let (n, nl) = copy(name)
+            let (v, vl) = copy(value)
+            return nghttp2_nv(name: n, value: v, namelen: nl, valuelen: vl, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+        }
+        nameValues.withUnsafeMutableBufferPointer { body($0) }
     }
 
     // MARK: Callbacks
 
     private func beginHeaders(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
         let header = frame.pointee.hd
-        guard header.type == UInt8(NGHTTP2_HEADERS.rawValue), frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST else { return 0 }
-        partialRequests[header.stream_id] = HTTP2Request(streamID: header.stream_id, method: "", scheme: "", authority: nil,
-                                                         path: "", headers: [], body: [])
-        headerBytes[header.stream_id] = 0
+        guard header.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
+        if frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST {
+            inbound[header.stream_id] = InboundStream(head: HTTP2RequestHead(streamID: header.stream_id))
+            openStreams += 1
+        }
         return 0
     }
 
     private func header(_ frame: UnsafePointer<nghttp2_frame>, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) -> Int32 {
         let streamID = frame.pointee.hd.stream_id
-        guard var request = partialRequests[streamID] else { return 0 }
-        let total = (headerBytes[streamID] ?? 0) + name.count + value.count + 32
-        headerBytes[streamID] = total
-        if total > limits.maxHeaderListBytes {
-            return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) // resets just this stream
+        guard var stream = inbound[streamID], !stream.tooLarge else { return 0 }
+        // RFC 9113 §6.5.2: a field's size is name + value + 32.
+        stream.headerBytes += name.count + value.count + 32
+        if stream.headerBytes > limits.maxHeaderListBytes {
+            stream.tooLarge = true
+            stream.head.headers = []
+            inbound[streamID] = stream
+            return 0
         }
         let nameText = String(decoding: name, as: UTF8.self)
         let valueText = String(decoding: value, as: UTF8.self)
-        switch nameText {
-        case ":method": request.method = valueText
-        case ":scheme": request.scheme = valueText
-        case ":authority": request.authority = valueText
-        case ":path": request.path = valueText
-        default: request.headers.append((nameText, valueText))
+        if stream.headComplete {
+            stream.trailers.append((nameText, valueText))
+        } else {
+            switch nameText {
+            case ":method": stream.head.method = valueText
+            case ":scheme": stream.head.scheme = valueText
+            case ":authority": stream.head.authority = valueText
+            case ":path": stream.head.path = valueText
+            default: stream.head.headers.append((nameText, valueText))
+            }
         }
-        partialRequests[streamID] = request
+        inbound[streamID] = stream
         return 0
     }
 
-    private func dataChunk(streamID: Int32, _ data: UnsafeBufferPointer<UInt8>) -> Int32 {
-        guard var request = partialRequests[streamID] else { return 0 }
-        guard request.body.count + data.count <= limits.maxRequestBodyBytes else {
-            _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, UInt32(NGHTTP2_REFUSED_STREAM.rawValue))
-            partialRequests[streamID] = nil
+    private func dataChunk(streamID: Int32, _ data: UnsafeRawBufferPointer) -> Int32 {
+        guard let stream = inbound[streamID], stream.headComplete, !stream.tooLarge else {
+            // Nobody will deliver these bytes: give the window back now.
+            consume(streamID: streamID, bytes: data.count)
             return 0
         }
-        request.body.append(contentsOf: data)
-        partialRequests[streamID] = request
+        var buffer = allocator.buffer(capacity: data.count)
+        buffer.writeBytes(data)
+        events.append(.requestBody(streamID: streamID, bytes: buffer))
         return 0
     }
 
     private func frameReceived(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
         let header = frame.pointee.hd
-        let isRequestEnd = (header.type == UInt8(NGHTTP2_HEADERS.rawValue) || header.type == UInt8(NGHTTP2_DATA.rawValue))
-            && header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
-        if isRequestEnd, let request = partialRequests.removeValue(forKey: header.stream_id) {
-            headerBytes[header.stream_id] = nil
-            completed.append(request)
+        let streamID = header.stream_id
+        let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        switch header.type {
+        case UInt8(NGHTTP2_HEADERS.rawValue):
+            guard var stream = inbound[streamID] else { return 0 }
+            if stream.tooLarge {
+                if !stream.headComplete { events.append(.requestHeadTooLarge(streamID: streamID)) }
+                stream.headComplete = true
+                inbound[streamID] = stream
+                return 0
+            }
+            if !stream.headComplete {
+                stream.headComplete = true
+                inbound[streamID] = stream
+                events.append(.requestHead(stream.head, endStream: endStream))
+                if endStream { events.append(.requestEnd(streamID: streamID, trailers: [])) }
+            } else if endStream {
+                events.append(.requestEnd(streamID: streamID, trailers: stream.trailers))
+            }
+        case UInt8(NGHTTP2_DATA.rawValue):
+            if endStream, let stream = inbound[streamID], stream.headComplete, !stream.tooLarge {
+                events.append(.requestEnd(streamID: streamID, trailers: []))
+            }
+        default:
+            break
         }
         return 0
     }
 
-    private func streamClosed(_ streamID: Int32) {
-        partialRequests[streamID] = nil
-        headerBytes[streamID] = nil
-        responseBodies[streamID] = nil
+    private func streamClosed(_ streamID: Int32, errorCode: UInt32) {
+        if inbound.removeValue(forKey: streamID) != nil { openStreams -= 1 }
+        outbound[streamID] = nil
+        events.append(.streamClosed(streamID: streamID, errorCode: errorCode))
     }
 
     private func readBody(streamID: Int32, into buffer: UnsafeMutablePointer<UInt8>, length: Int,
                           flags: UnsafeMutablePointer<UInt32>) -> ssize_t {
-        guard let (bytes, offset) = responseBodies[streamID] else {
+        guard outbound[streamID] != nil else {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
             return 0
         }
-        let count = min(length, bytes.count - offset)
-        bytes.withUnsafeBufferPointer { source in
-            buffer.update(from: source.baseAddress! + offset, count: count)
-        }
-        if offset + count == bytes.count {
+        // In place: copying the queue out of the dictionary would copy it.
+        return fill(&outbound[streamID]!, streamID: streamID, into: buffer, length: length, flags: flags)
+    }
+
+    private func fill(_ body: inout OutboundBody, streamID: Int32, into buffer: UnsafeMutablePointer<UInt8>, length: Int,
+                      flags: UnsafeMutablePointer<UInt32>) -> ssize_t {
+        guard var chunk = body.chunks.first else {
+            guard body.ended else {
+                body.deferred = true
+                return ssize_t(NGHTTP2_ERR_DEFERRED.rawValue)
+            }
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
-            responseBodies[streamID] = nil
-        } else {
-            responseBodies[streamID] = (bytes, offset + count)
+            if !body.trailers.isEmpty {
+                // Trailers end the stream instead of the last DATA frame.
+                flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                Self.withNameValues(body.trailers.map { ($0.name, $0.value) }) { nameValues in
+                    _ = nghttp2_submit_trailer(session, streamID, nameValues.baseAddress, nameValues.count)
+                }
+            }
+            return 0
+        }
+        let count = min(length, chunk.readableBytes)
+        chunk.withUnsafeReadableBytes { source in
+            UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress!, byteCount: count)
+        }
+        chunk.moveReaderIndex(forwardBy: count)
+        if chunk.readableBytes == 0 { body.chunks.removeFirst() } else { body.chunks[body.chunks.startIndex] = chunk }
+        body.queuedBytes -= count
+        if body.chunks.isEmpty && body.ended && body.trailers.isEmpty {
+            flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
         }
         return count
     }

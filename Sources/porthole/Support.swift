@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PortholeConfig
 import PortholeGateway
+import PortholeWire
 
 enum PortholeVersionText {
     static var version: String { PortholeVersion.version }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import PortholePortal
 
 /// The admin listener (loopback by default): `/healthz`, `/metrics`
 /// (Prometheus text format), `/status` (+ `.json`). Later layers (the

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import PortholeConfig
+import PortholePortal
 import PortholeTLS
 import PortholeWire
 
@@ -88,7 +89,8 @@ extension GatewaySettings {
             friendlyPage: FriendlyPage(html: configuration.polling.friendlyHTML,
                                        headers: configuration.polling.friendlyHeaders.map { ($0.name, $0.value) }),
             statusPath: configuration.portal.statusPath,
-            polling: pollingSettings(configuration.polling))
+            polling: pollingSettings(configuration.polling),
+            portal: portalSettings(configuration))
     }
 
     static func pollingSettings(_ polling: PortholeConfiguration.Polling) -> PollingSettings {
@@ -104,6 +106,22 @@ extension GatewaySettings {
             maxConnectionsPerSubscription: polling.maxConnectionsPerSubscription,
             friendlyPage: FriendlyPage(html: polling.friendlyHTML, headers: polling.friendlyHeaders.map { ($0.name, $0.value) }),
             bindings: polling.agents.map { PollingSettings.Binding(subscription: $0.subscription, thumbprint: $0.thumbprint.description) })
+    }
+
+    static func portalSettings(_ configuration: PortholeConfiguration) -> PortalSettings {
+        let portal = configuration.portal
+        let upstream: PortalSettings.Upstream?
+        switch portal.upstream {
+        case .statusPage: upstream = nil
+        case .http(let endpoint): upstream = .tcp(host: endpoint.hostForConnect, port: Int(endpoint.port))
+        case .unix(let path): upstream = .unix(path: path)
+        }
+        return PortalSettings(upstream: upstream, statusPath: portal.statusPath, connectTimeout: portal.connectTimeout.timeAmount,
+                              responseTimeout: portal.responseTimeout.timeAmount, idleTimeout: portal.idleTimeout.timeAmount,
+                              maxBody: portal.maxBody, maxHeaderBytes: portal.maxHeaderBytes,
+                              maxConcurrentStreams: portal.maxConcurrentStreams, accessLog: configuration.log.accessLog,
+                              friendly: FriendlyPageRoute(commsPath: configuration.polling.commsPath, html: configuration.polling.friendlyHTML,
+                                                          headers: configuration.polling.friendlyHeaders.map { ($0.name, $0.value) }))
     }
 
     static func loadCertificates(_ configuration: PortholeConfiguration, logger: Logger) throws -> [TLSCertificateEntry] {

@@ -1,6 +1,7 @@
 import NIOCore
 import PortholeConfig
 @_exported import PortholePolling
+import PortholePortal
 import PortholeTLS
 import PortholeWire
 
@@ -45,6 +46,8 @@ public struct GatewaySettings: Sendable {
     public var statusPath: String
     /// The polling endpoint's settings (`[polling]`).
     public var polling: PollingSettings
+    /// The web portal: upstream, limits, timeouts, access log.
+    public var portal: PortalSettings
 }
 
 /// What a matched route does with the connection.

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import PortholePortal
 import PortholeTLS
 import ServiceLifecycle
 
@@ -34,8 +35,7 @@ public final class PortholeGateway: Service, Sendable {
         let polling = PollingEndpoint(settings: settings.polling, logger: logger,
                                       counter: { label, dimensions in metrics.counter(label, dimensions).increment() })
         self.polling = polling
-        self.handoff = handoff ?? BuiltInHandoff(commsPath: settings.commsPath, friendlyPage: settings.friendlyPage,
-                                                 statusPaths: ["/", settings.statusPath], polling: polling)
+        self.handoff = handoff ?? BuiltInHandoff(portal: settings.portal, polling: polling, logger: logger, metrics: metrics)
         if let builtIn = self.handoff as? BuiltInHandoff { builtIn.snapshotSource.set(self.statusSnapshot) }
     }
 

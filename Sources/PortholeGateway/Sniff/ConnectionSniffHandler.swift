@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import PortholeConfig
+import PortholeSplice
 import PortholeTLS
 import PortholeWire
 

@@ -3,7 +3,8 @@ import NIOPosix
 
 /// One half of a byte splice between two channels (client ⇄ upstream).
 /// Bytes read on this channel are written to the partner, untouched: this is
-/// how agent TLS passes through with no offloading (DESIGN.md).
+/// how agent TLS passes through with no offloading (DESIGN.md), and how a
+/// WebSocket is carried after the portal's 101.
 ///
 /// - Backpressure: `read()` is held while the partner is not writable, so a
 ///   peer that stops reading makes us stop reading the other side; what sits
@@ -13,10 +14,10 @@ import NIOPosix
 ///   the other direction keeps flowing until it ends too.
 /// - Reset: a connection reset on one side is sent on as a reset (SO_LINGER 0)
 ///   on the other.
-final class SpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+public final class SpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
 
     private var partner: SpliceHandler?
     private var context: ChannelHandlerContext?
@@ -27,31 +28,33 @@ final class SpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var outputShutdown: EventLoopFuture<Void>?
 
     /// Links two handlers; call on the event loop both channels share.
-    static func pair(_ a: SpliceHandler, _ b: SpliceHandler) {
+    public init() {}
+
+    public static func pair(_ a: SpliceHandler, _ b: SpliceHandler) {
         a.partner = b
         b.partner = a
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    public func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         self.partner = nil
     }
 
     // MARK: Data from this side → partner
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         partner?.partnerWrite(unwrapInboundIn(data))
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    public func channelReadComplete(context: ChannelHandlerContext) {
         partner?.partnerFlush()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
             inputClosed = true
             partner?.partnerShutdownOutput()
@@ -65,12 +68,12 @@ final class SpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    public func channelInactive(context: ChannelHandlerContext) {
         partner?.partnerClose(reset: false)
         context.fireChannelInactive()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
         // ECONNRESET from the peer: pass the reset on rather than a FIN, so
         // the other end learns the stream was cut, not completed.
         let isReset = (error as? IOError)?.errnoCode == ECONNRESET
@@ -78,14 +81,14 @@ final class SpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.close(promise: nil)
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { partner?.partnerBecameWritable() }
         context.fireChannelWritabilityChanged()
     }
 
     // MARK: Backpressure
 
-    func read(context: ChannelHandlerContext) {
+    public func read(context: ChannelHandlerContext) {
         if let partner, !partner.isWritable {
             pendingRead = true
         } else {

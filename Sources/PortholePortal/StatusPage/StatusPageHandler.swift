@@ -1,14 +1,13 @@
 import NIOCore
 import NIOHTTP1
-import PortholePolling
 import PortholeWire
 
 /// Answers HTTP/1.1 requests with the built-in status page: used when no
 /// portal upstream is configured, and on the admin listener. Keep-alive and
 /// pipelining come from NIOHTTP1's server pipeline in front of it.
-final class StatusPageHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+public final class StatusPageHandler: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = HTTPServerRequestPart
+    public typealias OutboundOut = HTTPServerResponsePart
 
     private let snapshot: @Sendable () -> StatusSnapshot
     /// Paths that show the page; anything else is a 404.
@@ -17,13 +16,13 @@ final class StatusPageHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var head: HTTPRequestHead?
     private var shuttingDown = false
 
-    init(paths: Set<String>, friendly: FriendlyPageRoute? = nil, snapshot: @escaping @Sendable () -> StatusSnapshot) {
+    public init(paths: Set<String>, friendly: FriendlyPageRoute? = nil, snapshot: @escaping @Sendable () -> StatusSnapshot) {
         self.paths = paths
         self.friendly = friendly
         self.snapshot = snapshot
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
             self.head = head
@@ -36,7 +35,7 @@ final class StatusPageHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             shuttingDown = true
             if head == nil { context.close(promise: nil) }
@@ -61,14 +60,14 @@ final class StatusPageHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// The status page's answer to one request, whatever the HTTP version.
-    static func response(method: String, uri: String, accept: String?, paths: Set<String>, friendly: FriendlyPageRoute? = nil,
+    public static func response(method: String, uri: String, accept: String?, paths: Set<String>, friendly: FriendlyPageRoute? = nil,
                          snapshot: () -> StatusSnapshot) -> SimpleHTTPResponse {
         let (path, query) = split(uri)
         if let friendly, path.lowercased() == friendly.commsPath.lowercased() {
             // A browser on the agents' comms path: Halibut's friendly page
             // as a normal HTTP 200 (halibut.md §8).
-            return SimpleHTTPResponse(status: .ok, contentType: "text/html; charset=utf-8", body: friendly.page.html,
-                                      extraHeaders: friendly.page.headers)
+            return SimpleHTTPResponse(status: .ok, contentType: "text/html; charset=utf-8", body: friendly.html,
+                                      extraHeaders: friendly.headers)
         }
         guard method == "GET" || method == "HEAD" else {
             return .page(status: .methodNotAllowed, title: "Method not allowed",
@@ -84,20 +83,27 @@ final class StatusPageHandler: ChannelInboundHandler, RemovableChannelHandler {
             : SimpleHTTPResponse(status: .ok, contentType: "text/html; charset=utf-8", body: status.html())
     }
 
-    static func split(_ uri: String) -> (path: String, query: String) {
+    public static func split(_ uri: String) -> (path: String, query: String) {
         guard let mark = uri.firstIndex(of: "?") else { return (uri, "") }
         return (String(uri[..<mark]), String(uri[uri.index(after: mark)...]))
     }
 }
 
 /// A complete small response (status pages, errors).
-struct SimpleHTTPResponse {
-    var status: HTTPResponseStatus
-    var contentType: String
-    var body: String
-    var extraHeaders: [(String, String)] = []
+public struct SimpleHTTPResponse: Sendable {
+    public var status: HTTPResponseStatus
+    public var contentType: String
+    public var body: String
+    public var extraHeaders: [(String, String)] = []
 
-    static func page(status: HTTPResponseStatus, title: String, message: String,
+    public init(status: HTTPResponseStatus, contentType: String, body: String, extraHeaders: [(String, String)] = []) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+        self.extraHeaders = extraHeaders
+    }
+
+    public static func page(status: HTTPResponseStatus, title: String, message: String,
                      extraHeaders: [(String, String)] = []) -> SimpleHTTPResponse {
         let body = """
         <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">\
@@ -109,7 +115,7 @@ struct SimpleHTTPResponse {
         return SimpleHTTPResponse(status: status, contentType: "text/html; charset=utf-8", body: body, extraHeaders: extraHeaders)
     }
 
-    func write(to context: ChannelHandlerContext, version: HTTPVersion, keepAlive: Bool, headOnly: Bool,
+    public func write(to context: ChannelHandlerContext, version: HTTPVersion, keepAlive: Bool, headOnly: Bool,
                wrap: (HTTPServerResponsePart) -> NIOAny) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
@@ -132,8 +138,16 @@ struct SimpleHTTPResponse {
     }
 }
 
-/// Where the friendly page is served on the HTTP side: the comms path.
-struct FriendlyPageRoute: Sendable {
-    var commsPath: String
-    var page: FriendlyPage
+/// Where Halibut's friendly page is served on the HTTP side: a browser that
+/// opens the agents' comms path (halibut.md §8).
+public struct FriendlyPageRoute: Sendable {
+    public var commsPath: String
+    public var html: String
+    public var headers: [(String, String)]
+
+    public init(commsPath: String, html: String, headers: [(String, String)]) {
+        self.commsPath = commsPath
+        self.html = html
+        self.headers = headers
+    }
 }

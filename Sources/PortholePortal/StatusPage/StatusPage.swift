@@ -8,6 +8,9 @@ public struct StatusSnapshot: Codable, Sendable {
         public var name: String
         public var address: String
         public var mode: String
+        public init(name: String, address: String, mode: String) {
+            self.name = name; self.address = address; self.mode = mode
+        }
     }
     public struct Certificate: Codable, Sendable {
         public var name: String
@@ -15,11 +18,18 @@ public struct StatusSnapshot: Codable, Sendable {
         public var subject: String
         public var serverNames: [String]
         public var notAfter: String
+        public init(name: String, thumbprint: String, subject: String, serverNames: [String], notAfter: String) {
+            self.name = name; self.thumbprint = thumbprint; self.subject = subject
+            self.serverNames = serverNames; self.notAfter = notAfter
+        }
     }
     public struct Route: Codable, Sendable {
         public var name: String
         public var action: String
         public var match: String
+        public init(name: String, action: String, match: String) {
+            self.name = name; self.action = action; self.match = match
+        }
     }
     public struct Agent: Codable, Sendable {
         public var subscription: String
@@ -27,6 +37,10 @@ public struct StatusSnapshot: Codable, Sendable {
         public var remoteAddress: String
         public var transport: String
         public var connectedSince: String
+        public init(subscription: String, thumbprint: String, remoteAddress: String, transport: String, connectedSince: String) {
+            self.subscription = subscription; self.thumbprint = thumbprint; self.remoteAddress = remoteAddress
+            self.transport = transport; self.connectedSince = connectedSince
+        }
     }
 
     public var product = PortholeVersion.product
@@ -39,6 +53,17 @@ public struct StatusSnapshot: Codable, Sendable {
     public var routes: [Route]
     public var agents: [Agent]
     public var counters: [String: Double]
+
+    public init(startedAt: String, serverThumbprint: String, certificates: [Certificate], listeners: [Listener],
+                routes: [Route], agents: [Agent], counters: [String: Double]) {
+        self.startedAt = startedAt
+        self.serverThumbprint = serverThumbprint
+        self.certificates = certificates
+        self.listeners = listeners
+        self.routes = routes
+        self.agents = agents
+        self.counters = counters
+    }
 
     public func json() -> String {
         let encoder = JSONEncoder()

@@ -21,9 +21,9 @@ final class HTTP2ServerSession {
         var maxHeaderListBytes = 64 << 10
         /// Per-stream receive window we advertise; with no automatic window
         /// updates this bounds the request bytes buffered per stream.
-        var initialStreamWindow: Int32 = 256 << 10
+        var initialStreamWindow: Int32 = 1 << 20
         /// The connection-level receive window (bounds all streams together).
-        var connectionWindow: Int32 = 1 << 20
+        var connectionWindow: Int32 = 4 << 20
         /// Flood limits (CVE-2019-9512/9515, CVE-2023-44487, CVE-2024-27316):
         /// queued outbound ACKs (PING/SETTINGS), SETTINGS entries per frame,
         /// RST_STREAM token bucket, CONTINUATION frames per header block.
@@ -108,7 +108,11 @@ final class HTTP2ServerSession {
 
         var settings = [
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: limits.maxConcurrentStreams),
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: UInt32(limits.maxHeaderListBytes)),
+            // Advertised above the enforced limit on purpose: a client that
+            // sends a bit more gets a readable 431 (RFC 9113 §10.5.1) instead
+            // of failing on its own with no explanation.
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
+                                   value: UInt32(min(limits.maxHeaderListBytes * 2, Int(UInt32.max)))),
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: UInt32(limits.initialStreamWindow)),
         ]
         guard nghttp2_submit_settings(created, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count) == 0 else {

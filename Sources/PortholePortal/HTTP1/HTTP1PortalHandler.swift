@@ -180,10 +180,26 @@ final class HTTP1PortalHandler: ChannelDuplexHandler, RemovableChannelHandler, P
 
     func sendResponseEnd(trailers: ProxyHeaders.Fields) {
         guard let context, case .proxying(_, let request) = state else { return }
+        service.logAccess(request.record)
+        // The next state first: writing `.end` lets NIOHTTP1's pipelining
+        // handler deliver the next request at once, inside this call.
+        let closeAfter: Bool
+        if !request.requestEnded {
+            // The upstream answered before the whole request arrived: the
+            // rest cannot be told from a next request, so close afterwards.
+            state = .draining
+            closeAfter = true
+        } else {
+            state = .idle
+            closeAfter = !request.keepAlive || quiescing
+        }
         let trailerHeaders = trailers.isEmpty ? nil : HTTPHeaders(trailers.map { ($0.name, $0.value) })
         let done = context.writeAndFlush(wrapOutboundOut(.end(trailerHeaders)))
-        service.logAccess(request.record)
-        finishResponse(request: request, done: done, context: context)
+        if closeAfter {
+            let channel = context.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
+        }
+        resumeReadIfPending()
     }
 
     func sendErrorPage(_ response: SimpleHTTPResponse) {
@@ -249,28 +265,14 @@ final class HTTP1PortalHandler: ChannelDuplexHandler, RemovableChannelHandler, P
                 lease.channel.read()
                 clientChannel.read()
             } catch {
+                service.logger.warning("portal: WebSocket splice failed", metadata: ["error": "\(error)"])
                 lease.channel.close(promise: nil)
-                clientPipeline.fireErrorCaught(error)
+                clientChannel.close(promise: nil)
             }
         }
     }
 
     // MARK: Helpers
-
-    private func finishResponse(request: Request, done: EventLoopFuture<Void>, context: ChannelHandlerContext) {
-        if !request.requestEnded {
-            // The upstream answered before the whole request arrived: the
-            // rest cannot be told from a next request, so close afterwards.
-            state = .draining
-            done.assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
-        } else if !request.keepAlive || quiescing {
-            state = .idle
-            done.assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
-        } else {
-            state = .idle
-        }
-        resumeReadIfPending()
-    }
 
     private func resumeReadIfPending() {
         guard readPending, let context else { return }

@@ -125,7 +125,7 @@ final class ProxyExchange: UpstreamResponseSink {
         switch state {
         case .awaitingResponse(let lease), .streamingResponse(let lease):
             // Mid-exchange: the connection is in an unknown state.
-            lease.channel.close(promise: nil)
+            discard(lease)
         case .connecting, .upgrading, .finished:
             break
         }
@@ -158,7 +158,7 @@ final class ProxyExchange: UpstreamResponseSink {
             record.status = Int(head.status.code)
             if head.status == .switchingProtocols {
                 guard request.isUpgrade else {
-                    lease.channel.close(promise: nil)
+                    discard(lease)
                     fail(page: .page(status: .badGateway, title: "Bad answer from the portal",
                                      message: "The portal switched protocols without being asked to."))
                     return
@@ -184,7 +184,7 @@ final class ProxyExchange: UpstreamResponseSink {
                 state = .finished
                 pool.release(lease)
             } else {
-                lease.channel.close(promise: nil)
+                discard(lease)
             }
             finish()
         default:
@@ -265,7 +265,7 @@ final class ProxyExchange: UpstreamResponseSink {
 
     private func responseTimedOut() {
         guard case .awaitingResponse(let lease) = state else { return }
-        lease.channel.close(promise: nil)
+        discard(lease)
         service.count("porthole_portal_upstream_errors_total", "timeout")
         fail(page: .page(status: .gatewayTimeout, title: "The portal did not answer in time",
                          message: "The portal took longer than \(service.settings.responseTimeout.nanoseconds / 1_000_000_000) s to answer. Try again; if it keeps happening, the portal may be overloaded."))
@@ -276,9 +276,9 @@ final class ProxyExchange: UpstreamResponseSink {
     private func fail(page: SimpleHTTPResponse) {
         switch state {
         case .awaitingResponse(let lease):
-            lease.channel.close(promise: nil)
+            discard(lease)
         case .streamingResponse(let lease):
-            lease.channel.close(promise: nil)
+            discard(lease)
             downstream?.abortResponse()
             finish()
             return
@@ -297,6 +297,13 @@ final class ProxyExchange: UpstreamResponseSink {
         responseTimer = nil
         if case .upgrading = state {} else { state = .finished }
         queued = []
+    }
+
+    /// Closes an upstream connection in an unknown state, detached first so
+    /// its close does not come back here as a failure.
+    private func discard(_ lease: UpstreamPool.Lease) {
+        lease.handler.sink = nil
+        lease.channel.close(promise: nil)
     }
 
     static func tooLarge(_ limit: Int) -> SimpleHTTPResponse {

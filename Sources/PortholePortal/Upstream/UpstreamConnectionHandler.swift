@@ -25,6 +25,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     private(set) var upstreamAskedToClose = false
     private(set) var context: ChannelHandlerContext?
     private var readPending = false
+    private var switchedProtocols = false
     private var idleTimer: Scheduled<Void>?
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -38,6 +39,8 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        if switchedProtocols { return } // the `.end` after a 101; the splice takes over
+        if case .head(let head) = part, head.status == .switchingProtocols { switchedProtocols = true }
         guard let sink else {
             // Bytes while parked in the pool: the upstream is not following
             // HTTP/1.1; this connection cannot be reused.

@@ -129,4 +129,33 @@ import Testing
         #expect(result.stdout.contains("status codes: 2000 2xx"))
         try await harness.stop()
     }
+
+    @Test func unixSocketUpstream_isProxiedTo() async throws {
+        let directory = TemporaryDirectory("porthole-unix")
+        let socket = directory.file("portal.sock")
+        let upstream = try PortalUpstream(unixSocket: socket)
+        defer { upstream.stop() }
+        let harness = try await GatewayHarness(toml: """
+        [portal]
+        upstream = "unix:\(socket)"
+        """)
+        let result = try Peers.curl(["-k", "--http2", "https://127.0.0.1:\(harness.port)/echo?via=unix"])
+        #expect(Self.json(result.stdout)?["path"] as? String == "/echo?via=unix")
+        try await harness.stop()
+    }
+
+    @Test func accessLogOff_writesNoAccessLines() async throws {
+        let upstream = try PortalUpstream()
+        defer { upstream.stop() }
+        let harness = try await GatewayHarness(toml: """
+        [log]
+        access_log = false
+        [portal]
+        upstream = "http://127.0.0.1:\(upstream.port)"
+        """)
+        let result = try Peers.curl(["-k", "https://127.0.0.1:\(harness.port)/echo"])
+        #expect(Self.json(result.stdout)?["method"] as? String == "GET")
+        #expect(!harness.log.entries.contains { $0.message == "access" })
+        try await harness.stop()
+    }
 }

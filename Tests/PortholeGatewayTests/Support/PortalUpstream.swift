@@ -13,10 +13,11 @@ final class PortalUpstream: @unchecked Sendable {
     let process: ChildProcess
     let port: Int
 
-    init() throws {
+    /// Listens on 127.0.0.1:0, or on `unixSocket` when given (then `port` is 0).
+    init(unixSocket: String? = nil) throws {
         let directory = TemporaryDirectory("porthole-upstream")
         let path = directory.write("upstream.py", Self.script)
-        process = try ChildProcess("python3", ["-u", path])
+        process = try ChildProcess("python3", ["-u", path] + (unixSocket.map { [$0] } ?? []))
         guard process.waitForOutput(containing: "\n", timeout: 20),
               let line = process.stdout.split(separator: "\n").first, let port = Int(line.trimmingCharacters(in: .whitespaces)) else {
             process.stop()
@@ -119,9 +120,16 @@ class Handler(BaseHTTPRequestHandler):
                 sock.sendall(header + payload)
         self.close_connection = True
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-server.daemon_threads = True
-print(server.server_address[1], flush=True)
+if len(sys.argv) > 1:
+    import socketserver
+    class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+    server = UnixServer(sys.argv[1], Handler)
+    print(0, flush=True)
+else:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
 server.serve_forever()
 """#
 }

@@ -29,7 +29,11 @@ final class PortalUpstream: @unchecked Sendable {
     func stop() { process.stop() }
 
     static let script = #"""
-import base64, hashlib, json, socket, struct, sys, time
+import base64, hashlib, json, os, signal, socket, struct, sys, time
+# The test stops us with SIGTERM, which a spawned child may inherit ignored
+# or blocked.
+signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
 

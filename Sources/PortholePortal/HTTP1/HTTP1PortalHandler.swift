@@ -22,6 +22,8 @@ final class HTTP1PortalHandler: ChannelDuplexHandler, RemovableChannelHandler, P
 
     private enum State {
         case idle
+        /// Answered locally once the request has been read.
+        case answeringAtEnd(SimpleHTTPResponse, HTTPRequestHead, AccessRecord)
         /// Answered locally; the rest of the request body is read and dropped.
         case discarding(keepAlive: Bool)
         case proxying(ProxyExchange, Request)
@@ -70,6 +72,10 @@ final class HTTP1PortalHandler: ChannelDuplexHandler, RemovableChannelHandler, P
             request.requestEnded = true
             state = .proxying(exchange, request)
             exchange.requestEnd(trailers: trailers)
+        case (.end, .answeringAtEnd(let response, let head, let record)):
+            // Decided now: a shutdown may have begun while the body came in.
+            answer(response, head: head, keepAlive: head.isKeepAlive && !quiescing, record: record, requestEnded: true,
+                   context: context)
         case (.end, .discarding(let keepAlive)):
             state = .idle
             if !keepAlive || quiescing { context.close(promise: nil) }
@@ -93,8 +99,8 @@ final class HTTP1PortalHandler: ChannelDuplexHandler, RemovableChannelHandler, P
                                       contentLength: contentLength, connection: connection)
         switch decision {
         case .statusPage:
-            answer(service.statusPage(method: head.method.rawValue, uri: head.uri, accept: head.headers.first(name: "accept")),
-                   head: head, keepAlive: keepAlive, record: record, context: context)
+            state = .answeringAtEnd(service.statusPage(method: head.method.rawValue, uri: head.uri,
+                                                       accept: head.headers.first(name: "accept")), head, record)
         case .reject(let page):
             // A body we refuse to read would be taken for the next request.
             let mayHaveBody = contentLength.map { $0 > 0 } ?? head.headers.contains(name: "transfer-encoding")
@@ -123,11 +129,12 @@ final class HTTP1PortalHandler: ChannelDuplexHandler, RemovableChannelHandler, P
     }
 
     private func answer(_ response: SimpleHTTPResponse, head: HTTPRequestHead, keepAlive: Bool, record: AccessRecord,
-                        context: ChannelHandlerContext) {
+                        requestEnded: Bool = false, context: ChannelHandlerContext) {
         record.status = Int(response.status.code)
         record.bytesOut = head.method == .HEAD ? 0 : response.body.utf8.count
         service.logAccess(record)
-        state = .discarding(keepAlive: keepAlive)
+        // Before the write: its `.end` may deliver the next pipelined request.
+        state = requestEnded ? .idle : .discarding(keepAlive: keepAlive)
         response.write(to: context, version: head.version, keepAlive: keepAlive, headOnly: head.method == .HEAD, wrap: wrapOutboundOut)
     }
 

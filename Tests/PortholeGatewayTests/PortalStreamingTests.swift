@@ -11,7 +11,7 @@ import Testing
     static let allowedGrowth = 40 << 20
 
     /// Peak RSS growth while `body` runs.
-    static func peakGrowth(_ body: () throws -> Void) rethrows -> Int {
+    static func peakGrowth<T>(_ body: () throws -> T) rethrows -> (growth: Int, result: T) {
         let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
         @Sendable func rss() -> Int {
             let text = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8)) ?? ""
@@ -28,9 +28,9 @@ import Testing
         }
         sampler.start()
         defer { done.value = 1 }
-        try body()
+        let result = try body()
         peak.value = max(peak.value, rss())
-        return peak.value - baseline
+        return (peak.value - baseline, result)
     }
 
     @Test(arguments: ["--http1.1", "--http2"])
@@ -39,11 +39,10 @@ import Testing
         defer { upstream.stop() }
         let harness = try await PortalProxyTests.harness(upstream, "max_body = \"200MB\"")
         let file = harness.directory.file("upload.bin")
-        _ = try ChildProcess.run("sh", ["-c", "head -c \(Self.size) /dev/urandom > \(file)"])
-        let expected = try ChildProcess.run("sha256sum", [file]).stdout.split(separator: " ").first.map(String.init)
-        var output = ""
-        let growth = try Self.peakGrowth {
-            output = try Peers.curl(["-k", version, "-T", file, "https://127.0.0.1:\(harness.port)/echo"], timeout: 60).stdout
+        _ = try await blocking { try ChildProcess.run("sh", ["-c", "head -c \(Self.size) /dev/urandom > \(file)"]) }
+        let expected = try await blocking { try ChildProcess.run("sha256sum", [file]).stdout }.split(separator: " ").first.map(String.init)
+        let (growth, output) = try await blocking {
+            try Self.peakGrowth { try Peers.curl(["-k", version, "-T", file, "https://127.0.0.1:\(harness.port)/echo"], timeout: 60).stdout }
         }
         let echo = PortalProxyTests.json(output)
         #expect(echo?["body_length"] as? Int == Self.size)
@@ -57,10 +56,11 @@ import Testing
         let upstream = try PortalUpstream()
         defer { upstream.stop() }
         let harness = try await PortalProxyTests.harness(upstream)
-        var result = ""
-        let growth = try Self.peakGrowth {
-            result = try Peers.curl(["-k", version, "-o", "/dev/null", "-w", "%{size_download} %{http_code}",
-                                     "https://127.0.0.1:\(harness.port)/download?size=\(Self.size)"], timeout: 60).stdout
+        let url = "https://127.0.0.1:\(harness.port)/download?size=\(Self.size)"
+        let (growth, result) = try await blocking {
+            try Self.peakGrowth {
+                try Peers.curl(["-k", version, "-o", "/dev/null", "-w", "%{size_download} %{http_code}", url], timeout: 60).stdout
+            }
         }
         #expect(result == "\(Self.size) 200")
         #expect(growth < Self.allowedGrowth, "RSS grew by \(growth >> 20) MiB")

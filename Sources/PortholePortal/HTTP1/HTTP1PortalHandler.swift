@@ -46,6 +46,8 @@ final class HTTP1PortalHandler: ChannelDuplexHandler, RemovableChannelHandler, P
     private var state: State = .idle
     private var readPending = false
     private var quiescing = false
+    /// The client sent EOF (half-close): answer what is in progress, then close.
+    private var inputClosed = false
 
     init(service: PortalService, connection: PortalConnection) {
         self.service = service
@@ -74,7 +76,7 @@ final class HTTP1PortalHandler: ChannelDuplexHandler, RemovableChannelHandler, P
             exchange.requestEnd(trailers: trailers)
         case (.end, .answeringAtEnd(let response, let head, let record)):
             // Decided now: a shutdown may have begun while the body came in.
-            answer(response, head: head, keepAlive: head.isKeepAlive && !quiescing, record: record, requestEnded: true,
+            answer(response, head: head, keepAlive: head.isKeepAlive && !quiescing && !inputClosed, record: record, requestEnded: true,
                    context: context)
         case (.end, .discarding(let keepAlive)):
             state = .idle
@@ -168,6 +170,15 @@ final class HTTP1PortalHandler: ChannelDuplexHandler, RemovableChannelHandler, P
             if case .idle = state { context.close(promise: nil) }
             return
         }
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // No further request can come; one in progress is still answered.
+            inputClosed = true
+            switch state {
+            case .idle, .discarding, .draining: context.close(promise: nil)
+            case .answeringAtEnd, .proxying, .upgraded: break
+            }
+            return
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -198,7 +209,7 @@ final class HTTP1PortalHandler: ChannelDuplexHandler, RemovableChannelHandler, P
             closeAfter = true
         } else {
             state = .idle
-            closeAfter = !request.keepAlive || quiescing
+            closeAfter = !request.keepAlive || quiescing || inputClosed
         }
         let trailerHeaders = trailers.isEmpty ? nil : HTTPHeaders(trailers.map { ($0.name, $0.value) })
         let done = context.writeAndFlush(wrapOutboundOut(.end(trailerHeaders)))
@@ -214,7 +225,7 @@ final class HTTP1PortalHandler: ChannelDuplexHandler, RemovableChannelHandler, P
         request.record.status = Int(response.status.code)
         request.record.bytesOut = response.body.utf8.count
         service.logAccess(request.record)
-        let keepAlive = request.keepAlive && request.requestEnded && !quiescing
+        let keepAlive = request.keepAlive && request.requestEnded && !quiescing && !inputClosed
         state = request.requestEnded ? .idle : .draining
         response.write(to: context, version: request.head.version, keepAlive: keepAlive, headOnly: request.head.method == .HEAD,
                        wrap: wrapOutboundOut)

@@ -72,7 +72,11 @@ public final class PortalService: Sendable {
             return .reject(.page(status: .requestHeaderFieldsTooLarge, title: "Request headers too large",
                                  message: "The request's header fields add up to more than \(settings.maxHeaderBytes) bytes. Clearing this site's cookies usually helps."))
         }
-        if ProxyHeaders.isMisdirected(authority: authority, serverName: connection.serverName) {
+        let (bare, _) = StatusPageHandler.split(path)
+        let isStatusPage = pool == nil || bare == settings.statusPath || bare == settings.statusPath + ".json"
+        // The status page is the gateway's own and the same under every
+        // name; only the portal's content depends on the name asked for.
+        if !isStatusPage && ProxyHeaders.isMisdirected(authority: authority, serverName: connection.serverName) {
             count("porthole_portal_rejected_total", "421")
             return .reject(.page(status: .misdirectedRequest, title: "Misdirected request",
                                  message: "This connection was opened for \(connection.serverName ?? "another name"), not for \(authority ?? "this name"). Your browser will retry on a new connection."))
@@ -81,9 +85,7 @@ public final class PortalService: Sendable {
             count("porthole_portal_rejected_total", "413")
             return .reject(ProxyExchange.tooLarge(settings.maxBody))
         }
-        let (bare, _) = StatusPageHandler.split(path)
-        if bare == settings.statusPath || bare == settings.statusPath + ".json" { return .statusPage }
-        guard let pool else { return .statusPage }
+        guard let pool, !isStatusPage else { return .statusPage }
         return .proxy(pool)
     }
 

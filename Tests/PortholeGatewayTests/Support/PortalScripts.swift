@@ -51,7 +51,8 @@ print("status=%s text=%s binary=%s close=%s" % (status, "ok" if text else "bad",
 """#
 
     /// A hand-rolled HTTP/2 client (HPACK literals only) for graceful
-    /// shutdown: opens stream 1 on argv[3] (a slow path), prints "open",
+    /// shutdown: opens stream 1 on argv[3] (a slow path), prints "open" once
+    /// the server's SETTINGS arrived,
     /// waits for GOAWAY, then opens stream 3 and reads until the connection
     /// ends. Prints JSON: GOAWAY's last stream id and error code, and each
     /// stream's status / reset / completion.
@@ -60,7 +61,7 @@ import json, socket, ssl, struct, sys
 host, port, slow_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 ctx.set_alpn_protocols(["h2"])
-sock = ctx.wrap_socket(socket.create_connection((host, port), timeout=15), server_hostname="localhost")
+sock = ctx.wrap_socket(socket.create_connection((host, port), timeout=60), server_hostname="localhost")
 def literal(name, value):
     # Literal header field without indexing, new name (RFC 7541 §6.2.2); lengths < 127.
     return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
@@ -82,6 +83,12 @@ def read_frame():
     kind, flags, stream = buffer[3], buffer[4], struct.unpack("!I", buffer[5:9])[0] & 0x7FFFFFFF
     payload = buffer[9:9 + length]; buffer = buffer[9 + length:]
     return kind, flags, stream, payload
+# The server's SETTINGS mean the HTTP/2 handler is in place and has read
+# our first flight, stream 1 included.
+while True:
+    kind, flags, stream, payload = read_frame()
+    if kind == 4 and not flags & 1:
+        sock.sendall(frame(4, 1, 0)); break
 print("open", flush=True)
 result = {"streams": {}}
 sent_second = False

@@ -113,6 +113,7 @@ let package = Package(
         ], exclude: ["Scripts"]),
         .testTarget(name: "PortholePollingTests", dependencies: [
             "PortholePolling", "PortholeWire",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),

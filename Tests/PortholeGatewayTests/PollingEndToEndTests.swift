@@ -219,4 +219,41 @@ import Testing
         try expectHello(testbed, "second")
         try await testbed.stop()
     }
+
+    @Test func connectionsPerSubscriptionAreLimited() async throws {
+        let testbed = try await PollingTestbed(pollingTOML: "max_connections_per_subscription = 1")
+        try testbed.startAgent(subscription: "poll://single/")
+        _ = try testbed.waitForAgents(1)
+        let second = try testbed.startAgent(subscription: "poll://single/", arguments: ["--once"])
+        #expect(second.wait(timeout: 20) == 0)
+        #expect(!second.stdout.contains("SUBSCRIBED"))
+        #expect(testbed.harness.gateway.metrics.exposition().contains(#"porthole_polling_rejected_total{reason="limit"} 1"#))
+        try expectHello(testbed, "single")
+        try await testbed.stop()
+    }
+
+    @Test func idleAgentsGetKeepalivesAndStillAnswer() async throws {
+        let testbed = try await PollingTestbed(pollingTOML: #"keepalive_interval = "100ms""#)
+        let agent = try testbed.startAgent(subscription: "poll://idle/", arguments: ["--transport", "ws"])
+        _ = try testbed.waitForAgents(1)
+        usleep(600_000)  // several null → NEXT → PROCEED cycles
+        try expectHello(testbed, "idle")
+        #expect(!agent.stdout.contains("DISCONNECTED"))
+        let agents = try testbed.waitForAgents(1)
+        #expect(agents.first?["inFlight"] as? Int == 0)
+        try await testbed.stop()
+    }
+
+    @Test func agentThatDoesNotAnswerInTimeFailsTheCallWith504() async throws {
+        let testbed = try await PollingTestbed(pollingTOML: #"response_timeout = "300ms""#)
+        try testbed.startAgent(subscription: "poll://slow/")
+        _ = try testbed.waitForAgents(1)
+        let (status, json) = try testbed.call("slow", #"{"service":"IEchoService","method":"Sleep","params":[3000]}"#)
+        #expect(status == 504)
+        #expect(json["title"] as? String == "Agent did not answer in time")
+        // The agent reconnects (its connection was closed) and works again.
+        _ = try testbed.waitForAgents(1)
+        try expectHello(testbed, "slow")
+        try await testbed.stop()
+    }
 }

@@ -120,7 +120,8 @@ final class ReplayDriver {
             switch action {
             case .write(let bytes): writes.append(bytes)
             case .writeAndClose(let bytes): writes.append(bytes); closeReasons.append("friendly page")
-            case .close(let reason, _): closeReasons.append(reason)
+            case .close(let reason): closeReasons.append(reason)
+            case .reject(let rejection): closeReasons.append(rejection.reason)
             case .completeCall(let result): completed.append(result)
             case .failCall(let error): failed.append(error)
             case .collectWork:
@@ -219,19 +220,19 @@ struct SessionReplayTests {
             _ = machine.start()
             let actions = machine.receive(Array("MX\n\nMX-SUBSCRIBER 1.0 poll://abc/\n\n".utf8))
             #expect(actions.count == 1)
-            guard case .close(let reason, let rejected)? = actions.first else { Issue.record("\(actions)"); continue }
-            #expect(rejected)
-            #expect(reason.contains(thumbprint ?? "no client certificate"))
+            guard case .reject(let rejection)? = actions.first else { Issue.record("\(actions)"); continue }
+            #expect(rejection.kind == (thumbprint == nil ? .noCertificate : .untrusted))
+            #expect(rejection.reason.contains(thumbprint ?? "no client certificate"))
         }
     }
 
     @Test func admissionRefusalClosesWithoutMXServer() {
         let machine = PollingSessionStateMachine(transport: .raw, thumbprint: "AB", timings: PollingSessionTimings(),
-                                                 gatekeeper: PollingGatekeeper(isTrusted: { _ in true }, admit: { _, _ in "bound to another thumbprint" }))
+                                                 gatekeeper: PollingGatekeeper(isTrusted: { _ in true }, admit: { _, _ in PollingRejection(.bindingMismatch, "bound to another thumbprint") }))
         _ = machine.start()
         let actions = machine.receive(Array("MX\r\n\r\nMX-SUBSCRIBER 1.0 poll://abc/\r\n\r\n".utf8))
-        guard case .close(let reason, true)? = actions.last else { Issue.record("\(actions)"); return }
-        #expect(reason == "bound to another thumbprint")
+        guard case .reject(let rejection)? = actions.last else { Issue.record("\(actions)"); return }
+        #expect(rejection.kind == .bindingMismatch)
         #expect(!actions.contains { if case .write = $0 { return true } else { return false } })
     }
 

@@ -28,14 +28,14 @@ public final class AgentRegistry: Sendable {
     }
 
     /// Registers the agent, or says why not.
-    public func admit(_ agent: ConnectedAgent) -> String? {
+    public func admit(_ agent: ConnectedAgent) -> PollingRejection? {
         if let bound = bindings[agent.subscription], bound != agent.thumbprint.uppercased() {
-            return "subscription \(agent.subscription) is bound to thumbprint \(bound), but the agent presented \(agent.thumbprint) ([[polling.agent]])"
+            return PollingRejection(.bindingMismatch, "subscription \(agent.subscription) is bound to thumbprint \(bound), but the agent presented \(agent.thumbprint) ([[polling.agent]])")
         }
         return agents.withLockedValue { agents in
             let open = agents.values.filter { $0.subscription == agent.subscription }.count
             if open >= maxPerSubscription {
-                return "subscription \(agent.subscription) already has \(open) connections ([polling].max_connections_per_subscription = \(maxPerSubscription))"
+                return PollingRejection(.connectionLimit, "subscription \(agent.subscription) already has \(open) connections ([polling].max_connections_per_subscription = \(maxPerSubscription))")
             }
             agents[agent.connection] = agent
             return nil

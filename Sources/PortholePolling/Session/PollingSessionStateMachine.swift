@@ -41,9 +41,11 @@ public enum PollingSessionAction: Sendable {
     case write([UInt8])
     /// Write this (the friendly page) and close.
     case writeAndClose([UInt8])
-    /// Close. `rejected` marks a refused agent (untrusted, mismatch,
-    /// limit): log it with thumbprint and address and count it.
-    case close(reason: String, rejected: Bool)
+    /// Close (after the agent ended, a protocol error or a timeout).
+    case close(reason: String)
+    /// Close with no reply: the agent was refused (§1). Log it with
+    /// thumbprint and address, and count it by kind.
+    case reject(PollingRejection)
     /// The agent identified itself and was admitted: register it.
     case subscribed(subscription: String)
     /// Ask the queue for work. `immediate`: take a queued call if there is
@@ -60,6 +62,27 @@ public enum PollingSessionAction: Sendable {
     case droppedResponse(id: String, expected: String)
 }
 
+/// Why an agent was refused.
+public struct PollingRejection: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable {
+        case noCertificate = "no_certificate"
+        case untrusted
+        case bindingMismatch = "binding_mismatch"
+        case connectionLimit = "limit"
+        case notSubscriber = "not_subscriber"
+    }
+
+    public var kind: Kind
+    public var reason: String
+
+    public init(_ kind: Kind, _ reason: String) {
+        self.kind = kind
+        self.reason = reason
+    }
+
+    public var description: String { reason }
+}
+
 /// Decides whether an agent may subscribe. Both are called once per
 /// connection, on its event loop.
 public struct PollingGatekeeper: Sendable {
@@ -67,9 +90,9 @@ public struct PollingGatekeeper: Sendable {
     public var isTrusted: @Sendable (_ thumbprint: String?) -> Bool
     /// nil when admitted (and then counted against the per-subscription
     /// limit), otherwise why not.
-    public var admit: @Sendable (_ subscription: String, _ thumbprint: String) -> String?
+    public var admit: @Sendable (_ subscription: String, _ thumbprint: String) -> PollingRejection?
 
-    public init(isTrusted: @escaping @Sendable (String?) -> Bool, admit: @escaping @Sendable (String, String) -> String?) {
+    public init(isTrusted: @escaping @Sendable (String?) -> Bool, admit: @escaping @Sendable (String, String) -> PollingRejection?) {
         self.isTrusted = isTrusted
         self.admit = admit
     }
@@ -207,7 +230,7 @@ public final class PollingSessionStateMachine {
         } catch {
             state = .closed
             return [.failCall(.agentFailed(subscription: collected.subscription, reason: "cannot encode the request: \(error)")),
-                    .close(reason: "cannot encode a request: \(error)", rejected: false)]
+                    .close(reason: "cannot encode a request: \(error)")]
         }
         state = .awaitingResponse(requestID: request.id)
         response = nil
@@ -237,7 +260,7 @@ public final class PollingSessionStateMachine {
             let seconds = timings.responseTimeout.nanoseconds / 1_000_000_000
             state = .closed
             return [.failCall(.responseTimeout(subscription: subscription ?? "?", seconds: seconds)),
-                    .close(reason: "no response from the agent within \(seconds) s", rejected: false)]
+                    .close(reason: "no response from the agent within \(seconds) s")]
         default:
             return []
         }
@@ -299,8 +322,8 @@ public final class PollingSessionStateMachine {
         guard gatekeeper.isTrusted(thumbprint) else {
             state = .closed
             // §1: close with no reply.
-            let reason = thumbprint.map { "untrusted client certificate \($0)" } ?? "no client certificate"
-            return [.close(reason: reason, rejected: true)]
+            return [.reject(thumbprint.map { PollingRejection(.untrusted, "untrusted client certificate \($0)") }
+                    ?? PollingRejection(.noCertificate, "no client certificate"))]
         }
         return nil
     }
@@ -308,11 +331,11 @@ public final class PollingSessionStateMachine {
     private func identify(_ identity: HalibutIdentity) -> [PollingSessionAction] {
         guard identity.role == .subscriber, let uri = identity.subscriptionURI else {
             state = .closed
-            return [.close(reason: "\(identity.role.rawValue) is not a polling subscriber (§2.3)", rejected: true)]
+            return [.reject(PollingRejection(.notSubscriber, "\(identity.role.rawValue) is not a polling subscriber (§2.3)"))]
         }
-        if let reason = gatekeeper.admit(uri, thumbprint ?? "") {
+        if let rejection = gatekeeper.admit(uri, thumbprint ?? "") {
             state = .closed
-            return [.close(reason: reason, rejected: true)]
+            return [.reject(rejection)]
         }
         subscription = uri
         state = .waitingForWork(afterRPC: false)
@@ -364,7 +387,7 @@ public final class PollingSessionStateMachine {
 
     private func close(_ reason: String) -> [PollingSessionAction] {
         state = .closed
-        return [.disarmTimer, .close(reason: reason, rejected: false)]
+        return [.disarmTimer, .close(reason: reason)]
     }
 
     /// Closes; a call in flight fails (§7: any failure while a request is in
@@ -378,7 +401,7 @@ public final class PollingSessionStateMachine {
             break
         }
         state = .closed
-        actions.append(.close(reason: reason, rejected: false))
+        actions.append(.close(reason: reason))
         return actions
     }
 

@@ -108,16 +108,15 @@ final class PollingSessionHandler: ChannelDuplexHandler, RemovableChannelHandler
                 endpoint.count("porthole_polling_friendly_pages_total", [])
                 let channel = context.channel
                 context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
-            case .close(let reason, let rejected):
-                if rejected {
-                    endpoint.count("porthole_polling_rejected_total", [("reason", Self.rejectionKind(reason))])
-                    endpoint.logger.warning("polling agent rejected", metadata: [
-                        "client": "\(remoteAddress)", "thumbprint": "\(machine.thumbprint ?? "none")",
-                        "subscription": "\(machine.subscription ?? "-")", "reason": "\(reason)"])
-                } else {
-                    endpoint.logger.info("polling connection closed", metadata: [
-                        "client": "\(remoteAddress)", "subscription": "\(machine.subscription ?? "-")", "reason": "\(reason)"])
-                }
+            case .reject(let rejection):
+                endpoint.count("porthole_polling_rejected_total", [("reason", rejection.kind.rawValue)])
+                endpoint.logger.warning("polling agent rejected", metadata: [
+                    "client": "\(remoteAddress)", "thumbprint": "\(machine.thumbprint ?? "none")",
+                    "reason": "\(rejection.reason)"])
+                close(context: context, reason: rejection.reason)
+            case .close(let reason):
+                endpoint.logger.info("polling connection closed", metadata: [
+                    "client": "\(remoteAddress)", "subscription": "\(machine.subscription ?? "-")", "reason": "\(reason)"])
                 close(context: context, reason: reason)
             case .subscribed(let subscription):
                 endpoint.count("porthole_polling_subscriptions_total", [])
@@ -208,13 +207,5 @@ final class PollingSessionHandler: ChannelDuplexHandler, RemovableChannelHandler
         closed = true
         endpoint.queue.connectionClosed(connection, subscription: machine.subscription, reason: reason)
         endpoint.registry.remove(connection)
-    }
-
-    private static func rejectionKind(_ reason: String) -> String {
-        if reason.hasPrefix("no client certificate") { return "no_certificate" }
-        if reason.hasPrefix("untrusted") { return "untrusted" }
-        if reason.contains("is bound to thumbprint") { return "binding_mismatch" }
-        if reason.contains("already has") { return "limit" }
-        return "not_subscriber"
     }
 }

@@ -8,7 +8,7 @@ import Testing
 /// agents; CI runs `agentCount` (set PORTHOLE_POLLING_AGENTS=1000 to run
 /// the full size locally) so the suite stays within seconds on 2 cores.
 @Suite struct PollingManyAgentsTests {
-    static let agentCount = Int(ProcessInfo.processInfo.environment["PORTHOLE_POLLING_AGENTS"] ?? "") ?? 150
+    static let agentCount = Int(ProcessInfo.processInfo.environment["PORTHOLE_POLLING_AGENTS"] ?? "") ?? 60
     static let callsPerAgent = 10
 
     /// Fires every call at once from a thread pool over keep-alive
@@ -29,7 +29,7 @@ def call(job):
     return name, response.status, data
 jobs = [(a, k) for a in range(agents) for k in range(calls)]
 bad = []
-with concurrent.futures.ThreadPoolExecutor(max_workers=min(256, len(jobs))) as pool:
+with concurrent.futures.ThreadPoolExecutor(max_workers=min(64, len(jobs))) as pool:
     for name, status, data in pool.map(call, jobs):
         if status != 200 or data.get("result") != "Hello " + name or data.get("error") is not None:
             bad.append((name, status, data))
@@ -39,14 +39,12 @@ for entry in bad[:5]:
 """#
 
     @Test func everyConcurrentCallGetsItsOwnResult() async throws {
-        let testbed = try await PollingTestbed(toml: { text in
-            text + "\n[server]\nlisten = [\"127.0.0.1:0\"]\nmax_connections = 5000\nstate_dir = \"{{dir}}/state\"\n"
-        })
+        let testbed = try await PollingTestbed(serverTOML: "listen = [\"127.0.0.1:0\"]\nmax_connections = 5000")
         try testbed.startAgent(subscription: "poll://many{i}/", arguments: ["--count", String(Self.agentCount)])
-        let connected = try testbed.waitForAgents(Self.agentCount, timeout: 60)
+        let connected = try await testbed.waitForAgents(Self.agentCount, timeout: 60)
         #expect(connected.count == Self.agentCount)
-        let result = try Peers.python(Self.caller, [String(testbed.adminPort), String(Self.agentCount), String(Self.callsPerAgent)],
-                                      timeout: 120)
+        let arguments = [String(testbed.adminPort), String(Self.agentCount), String(Self.callsPerAgent)]
+        let result = try await offloaded { try Peers.python(Self.caller, arguments, timeout: 120) }
         #expect(result.stdout.hasPrefix("OK \(Self.agentCount * Self.callsPerAgent)\n"), "\(result.stdout)\n\(result.stderr)")
         try await testbed.stop()
     }

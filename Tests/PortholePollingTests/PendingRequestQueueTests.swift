@@ -17,9 +17,12 @@ final class CompletionLog: Sendable {
     func results(_ id: String) -> [Result<PollingCallResult, PollingCallError>] { results.withLockedValue { $0[id] ?? [] } }
     var all: [String: [Result<PollingCallResult, PollingCallError>]] { results.withLockedValue { $0 } }
 
-    func waitFor(count: Int, timeout: TimeInterval = 10) {
+    /// Sleeps without holding a cooperative thread.
+    func waitFor(count: Int, timeout: TimeInterval = 10) async throws {
         let deadline = Date().addingTimeInterval(timeout)
-        while results.withLockedValue({ $0.values.reduce(0) { $0 + $1.count } }) < count && Date() < deadline { usleep(2_000) }
+        while results.withLockedValue({ $0.values.reduce(0) { $0 + $1.count } }) < count && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(2))
+        }
     }
 }
 
@@ -94,12 +97,12 @@ struct PendingRequestQueueTests {
         #expect(log.results("q").count == 1)
     }
 
-    @Test func uncollectedCallTimesOutWithAClearErrorExactlyOnce() throws {
+    @Test func uncollectedCallTimesOutWithAClearErrorExactlyOnce() async throws {
         let queue = PendingRequestQueue()
         let log = CompletionLog()
         queue.enqueue(makeCall("t"), subscription: sub, collectionTimeout: .milliseconds(30), on: group.next(), completion: log.completion(for: "t"))
-        log.waitFor(count: 1)
-        usleep(50_000)
+        try await log.waitFor(count: 1)
+        try await Task.sleep(for: .milliseconds(50))
         let results = log.results("t")
         #expect(results.count == 1)
         guard case .failure(.collectionTimeout(let subscription, _))? = results.first else {
@@ -111,13 +114,13 @@ struct PendingRequestQueueTests {
         #expect(String(describing: PollingCallError.collectionTimeout(subscription: sub, seconds: 120)).contains("collected"))
     }
 
-    @Test func collectedCallDoesNotTimeOutAndIsNotRequeuedOnFailure() {
+    @Test func collectedCallDoesNotTimeOutAndIsNotRequeuedOnFailure() async throws {
         let queue = PendingRequestQueue()
         let log = CompletionLog()
         queue.enqueue(makeCall("f"), subscription: sub, collectionTimeout: .milliseconds(40), on: group.next(), completion: log.completion(for: "f"))
         let connection = PollingConnectionID(3)
         #expect(queue.collect(subscription: sub, connection: connection, waitIfEmpty: false) { _ in } != nil)
-        usleep(100_000)  // past the collection timeout: must not fire
+        try await Task.sleep(for: .milliseconds(100))  // past the collection timeout: must not fire
         #expect(log.results("f").isEmpty)
         #expect(queue.fail(connection: connection, with: .agentFailed(subscription: sub, reason: "killed")))
         #expect(queue.fail(connection: connection, with: .agentFailed(subscription: sub, reason: "again")) == false)
@@ -168,15 +171,17 @@ struct PendingRequestQueueTests {
 
     /// Many callers and many connections at once, some failing, some calls
     /// timing out: every call ends exactly once, with its own answer.
-    @Test func concurrentCallersAndConnectionsCompleteEveryCallExactlyOnce() {
+    @Test func concurrentCallersAndConnectionsCompleteEveryCallExactlyOnce() async throws {
         let queue = PendingRequestQueue()
         let log = CompletionLog()
         let calls = 2_000
         let connections = 8
         let stop = NIOLockedValueBox(false)
-        let agents = DispatchGroup()
+        let running = NIOLockedValueBox(connections)
+        // Plain threads (not the cooperative pool or GCD, which other tests need).
         for n in 0..<connections {
-            DispatchQueue.global().async(group: agents) {
+            Thread {
+                defer { running.withLockedValue { $0 -= 1 } }
                 let connection = PollingConnectionID(UInt64(100 + n))
                 var handled = 0
                 while !stop.withLockedValue({ $0 }) {
@@ -187,7 +192,7 @@ struct PendingRequestQueueTests {
                     if collected == nil {
                         usleep(200)
                         if queue.stopWaiting(connection: connection, subscription: sub) { continue }
-                        while collected == nil { collected = handed.withLockedValue { $0 } }
+                        while collected == nil { usleep(50); collected = handed.withLockedValue { $0 } }
                     }
                     let id = collected!.call.request.id
                     handled += 1
@@ -197,17 +202,26 @@ struct PendingRequestQueueTests {
                         #expect(queue.complete(connection: connection, with: response(id, "echo " + id)))
                     }
                 }
+            }.start()
+        }
+        let callers = 4
+        let group = self.group
+        await withTaskGroup(of: Void.self) { tasks in
+            for caller in 0..<callers {
+                tasks.addTask {
+                    for index in stride(from: caller, to: calls, by: callers) {
+                        let id = "call-\(index)"
+                        // A few calls with a tiny collection timeout race the collectors.
+                        let timeout: TimeAmount = index % 50 == 0 ? .microseconds(1) : .seconds(30)
+                        queue.enqueue(makeCall(id), subscription: sub, collectionTimeout: timeout, on: group.next(),
+                                      completion: log.completion(for: id))
+                    }
+                }
             }
         }
-        DispatchQueue.concurrentPerform(iterations: calls) { index in
-            let id = "call-\(index)"
-            // A few calls with a tiny collection timeout race the collectors.
-            let timeout: TimeAmount = index % 50 == 0 ? .microseconds(1) : .seconds(30)
-            queue.enqueue(makeCall(id), subscription: sub, collectionTimeout: timeout, on: group.next(), completion: log.completion(for: id))
-        }
-        log.waitFor(count: calls, timeout: 30)
+        try await log.waitFor(count: calls, timeout: 30)
         stop.withLockedValue { $0 = true }
-        agents.wait()
+        while running.withLockedValue({ $0 }) > 0 { try await Task.sleep(for: .milliseconds(5)) }
         let all = log.all
         #expect(all.count == calls)
         var failures = 0

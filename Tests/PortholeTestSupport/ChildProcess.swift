@@ -91,7 +91,12 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// SIGTERM, then SIGKILL if it does not go within 5 s.
     public func stop() {
-        guard process.isRunning else { return }
+        guard process.isRunning else {
+            // Exited by itself: still collect what it wrote last, which the
+            // pipe handlers may not have read yet (a loaded machine).
+            if !drained { drainPipes() }
+            return
+        }
         kill(pid, SIGTERM)
         let deadline = Date().addingTimeInterval(5)
         while process.isRunning && Date() < deadline { usleep(10_000) }
@@ -102,7 +107,10 @@ public final class ChildProcess: @unchecked Sendable {
 
     public func signal(_ signal: Int32) { kill(pid, signal) }
 
+    private var drained = false
+
     private func drainPipes() {
+        drained = true
         stdoutPipe.fileHandleForReading.readabilityHandler = nil
         stderrPipe.fileHandleForReading.readabilityHandler = nil
         let out = stdoutPipe.fileHandleForReading.readDataToEndOfFile()

@@ -36,6 +36,9 @@ public final class HTTP2ServerHandler: ChannelInboundHandler, RemovableChannelHa
         /// GOAWAY sent (graceful shutdown or a protocol error): close once
         /// the open streams are done and the output is written.
         case goingAway
+        /// A connection error (flood, protocol error): send the GOAWAY
+        /// nghttp2 or we queued, then close without waiting for streams.
+        case failing
         case closed
     }
 
@@ -76,14 +79,13 @@ public final class HTTP2ServerHandler: ChannelInboundHandler, RemovableChannelHa
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        guard case .open = state else {
-            if case .goingAway = state {
-                // Still read frames for streams that finish (WINDOW_UPDATE, DATA).
-                feed(buffer)
-            }
-            return
+        switch state {
+        case .open, .goingAway:
+            // After GOAWAY still read: streams that finish need WINDOW_UPDATE and DATA.
+            feed(buffer)
+        case .failing, .closed:
+            break
         }
-        feed(buffer)
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
@@ -173,9 +175,10 @@ public final class HTTP2ServerHandler: ChannelInboundHandler, RemovableChannelHa
         do {
             try buffer.withUnsafeReadableBytes { bytes throws(HTTP2SessionError) in try session.receive(bytes) }
         } catch {
-            // nghttp2 has queued a GOAWAY with the right error code (flood,
-            // protocol error); send it and close.
-            state = .goingAway
+            // A GOAWAY with the right error code is queued (by nghttp2 for
+            // protocol errors and its flood limits, by the session for ours);
+            // send it and close.
+            state = .failing
         }
         dispatchEvents()
     }
@@ -216,6 +219,7 @@ public final class HTTP2ServerHandler: ChannelInboundHandler, RemovableChannelHa
         switch state {
         case .open: finished = !session.isAlive
         case .goingAway: finished = !session.isAlive || (session.openStreams == 0 && !session.wantsWrite)
+        case .failing: finished = !session.wantsWrite
         case .closed: finished = false
         }
         if finished {

@@ -31,6 +31,12 @@ final class HTTP2ServerSession {
         var maxSettingsEntries = 32
         var resetBurst: UInt64 = 200
         var resetsPerSecond: UInt64 = 33
+        /// Our own rapid-reset guard (CVE-2023-44487), tighter than
+        /// nghttp2's and independent of whether its build has one: client
+        /// RST_STREAMs spend tokens; with none left the connection gets
+        /// GOAWAY(ENHANCE_YOUR_CALM).
+        var clientResetBurst = 100
+        var clientResetsPerSecond = 20.0
         var maxContinuations = 8
         /// Above this many queued response bytes a stream counts as full.
         var responseHighWater = 256 << 10
@@ -61,10 +67,15 @@ final class HTTP2ServerSession {
     private var events: [HTTP2StreamEvent] = []
     /// Streams nghttp2 has not closed yet (both directions).
     private(set) var openStreams = 0
+    private var resetTokens: Double
+    private var resetTokensUpdated = ContinuousClock.now
+    /// Set when a flood limit of ours was hit; `receive` then fails.
+    private(set) var floodDetected: String?
 
     init(limits: Limits = Limits(), allocator: ByteBufferAllocator = ByteBufferAllocator()) throws(HTTP2SessionError) {
         self.limits = limits
         self.allocator = allocator
+        self.resetTokens = Double(limits.clientResetBurst)
         var callbacks: OpaquePointer?
         guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else { throw .setup("nghttp2_session_callbacks_new") }
         defer { nghttp2_session_callbacks_del(callbacks) }
@@ -141,6 +152,7 @@ final class HTTP2ServerSession {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
         let result = nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), bytes.count)
         if result < 0 { throw .protocolError(String(cString: nghttp2_strerror(Int32(result)))) }
+        if let floodDetected { throw .protocolError(floodDetected) }
     }
 
     /// Everything nghttp2 wants to send now (SETTINGS, responses, GOAWAY…),
@@ -347,6 +359,8 @@ final class HTTP2ServerSession {
             } else if endStream {
                 events.append(.requestEnd(streamID: streamID, trailers: stream.trailers))
             }
+        case UInt8(NGHTTP2_RST_STREAM.rawValue):
+            spendResetToken()
         case UInt8(NGHTTP2_DATA.rawValue):
             if endStream, let stream = inbound[streamID], stream.headComplete, !stream.tooLarge {
                 events.append(.requestEnd(streamID: streamID, trailers: []))
@@ -355,6 +369,19 @@ final class HTTP2ServerSession {
             break
         }
         return 0
+    }
+
+    private func spendResetToken() {
+        let now = ContinuousClock.now
+        let elapsed = now - resetTokensUpdated
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        resetTokens = min(Double(limits.clientResetBurst), resetTokens + seconds * limits.clientResetsPerSecond)
+        resetTokensUpdated = now
+        resetTokens -= 1
+        if resetTokens < 0 && floodDetected == nil {
+            floodDetected = "too many RST_STREAM frames (rapid reset)"
+            goAway(code: .enhanceYourCalm)
+        }
     }
 
     private func streamClosed(_ streamID: Int32, errorCode: UInt32) {

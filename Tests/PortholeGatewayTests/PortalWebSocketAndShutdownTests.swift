@@ -38,4 +38,16 @@ import Testing
         let access = harness.log.entries.filter { $0.message == "access" }
         #expect(access.contains { $0.metadata["path"] == "/delay?ms=1500" && $0.metadata["status"] == "200" })
     }
+
+    @Test func rapidReset_getsGoAwayEnhanceYourCalm_andOthersAreServed() async throws {
+        let harness = try await GatewayHarness()
+        let result = try await blocking {
+            try Peers.python(PortalScripts.rapidReset, ["127.0.0.1", "\(harness.port)", "400"], timeout: 60)
+        }
+        #expect(result.stdout.contains("goaway=11"), "\(result.stdout) \(result.stderr)") // ENHANCE_YOUR_CALM
+        let ok = try await blocking { try Peers.curl(["-k", "--http2", "-o", "/dev/null", "-w", "%{http_code}",
+                                                      "https://127.0.0.1:\(harness.port)/"]) }
+        #expect(ok.stdout == "200")
+        try await harness.stop()
+    }
 }

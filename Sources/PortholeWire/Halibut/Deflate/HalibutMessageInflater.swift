@@ -78,7 +78,10 @@ public final class HalibutMessageInflater {
     private let stream: UnsafeMutablePointer<z_stream>
     private var zlibReady = false
     private static let chunkSize = 16 * 1024
-    private var chunk = [UInt8](repeating: 0, count: HalibutMessageInflater.chunkSize)
+    /// Output buffer, allocated while a message is being inflated and freed
+    /// when it ends: an idle polling connection keeps one inflater, and the
+    /// idle-agent memory target (benchmarks/README.md) is 8 KiB per agent.
+    private var chunk: [UInt8] = []
 
     public init(maxMessageBytes: Int = HalibutMessageInflater.defaultMaxMessageBytes) {
         self.maxMessageBytes = maxMessageBytes
@@ -168,6 +171,7 @@ public final class HalibutMessageInflater {
             stream.pointee.next_in = nil
             stream.pointee.avail_in = 0
         }
+        if chunk.isEmpty { chunk = [UInt8](repeating: 0, count: HalibutMessageInflater.chunkSize) }
         while true {
             let chunkSize = HalibutMessageInflater.chunkSize
             let stream = self.stream
@@ -190,10 +194,12 @@ public final class HalibutMessageInflater {
                 let bson = output
                 output = []
                 state = .idle
-                if inflateReset(stream) != Z_OK {
-                    inflateEnd(stream)
-                    zlibReady = false
-                }
+                // End rather than reset: zlib's state and 32 KiB window would
+                // otherwise stay allocated while the connection idles; the
+                // next message initialises a fresh stream (microseconds).
+                inflateEnd(stream)
+                zlibReady = false
+                chunk = []
                 return (.complete(bson: bson, consumed: used), used)
             case Z_OK, Z_BUF_ERROR:
                 // Z_BUF_ERROR only means "no progress possible": with all

@@ -17,7 +17,7 @@ import Testing
         let stopped = try PortalUpstream()
         stopped.stop() // its port is now closed
         let harness = try await PortalProxyTests.harness(stopped)
-        let answer = try await blocking { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/") }
+        let answer = try await offloaded { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/") }
         #expect(answer.code == "502")
         #expect(answer.body.contains("could not connect to the portal"))
         try await harness.stop()
@@ -28,11 +28,11 @@ import Testing
         let upstream = try PortalUpstream()
         defer { upstream.stop() }
         let harness = try await PortalProxyTests.harness(upstream, "response_timeout = \"1s\"")
-        let answer = try await blocking { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/delay?ms=3000") }
+        let answer = try await offloaded { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/delay?ms=3000") }
         #expect(answer.code == "504")
         #expect(answer.body.contains("did not answer in time"))
         // The connection still serves the next request.
-        #expect(try await blocking { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/echo").code } == "200")
+        #expect(try await offloaded { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/echo").code } == "200")
         try await harness.stop()
     }
 
@@ -42,10 +42,10 @@ import Testing
         defer { upstream.stop() }
         let harness = try await PortalProxyTests.harness(upstream, "max_header_bytes = \"8KB\"")
         let big = String(repeating: "c", count: 10_000)
-        let answer = try await blocking { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/echo", ["-H", "Cookie: big=\(big)"]) }
+        let answer = try await offloaded { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/echo", ["-H", "Cookie: big=\(big)"]) }
         #expect(answer.code == "431")
         #expect(answer.body.contains("cookies"))
-        #expect(try await blocking { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/echo").code } == "200")
+        #expect(try await offloaded { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/echo").code } == "200")
         try await harness.stop()
     }
 
@@ -55,16 +55,16 @@ import Testing
         defer { upstream.stop() }
         let harness = try await PortalProxyTests.harness(upstream, "max_body = \"1KB\"")
         let file = harness.directory.write("body.bin", String(repeating: "z", count: 5000))
-        let declared = try await blocking { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/echo", ["--data-binary", "@\(file)"]) }
+        let declared = try await offloaded { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/echo", ["--data-binary", "@\(file)"]) }
         #expect(declared.code == "413")
         #expect(declared.body.contains("larger than this portal accepts"))
         if version == "--http1.1" {
             // No length up front: caught while streaming.
-            let chunked = try await blocking { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/echo",
+            let chunked = try await offloaded { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/echo",
                                          ["-H", "Transfer-Encoding: chunked", "--data-binary", "@\(file)"]) }
             #expect(chunked.code == "413")
         }
-        let small = try await blocking { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/echo", ["--data-binary", "hello"]) }
+        let small = try await offloaded { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/echo", ["--data-binary", "hello"]) }
         #expect(small.code == "200")
         try await harness.stop()
     }
@@ -75,10 +75,10 @@ import Testing
         defer { upstream.stop() }
         let harness = try await PortalProxyTests.harness(upstream)
         let connectTo = ["--connect-to", "portal.example:443:127.0.0.1:\(harness.port)"]
-        let other = try await blocking { try Self.fetch(version, "https://portal.example/echo", connectTo + ["-H", "Host: other.example"]) }
+        let other = try await offloaded { try Self.fetch(version, "https://portal.example/echo", connectTo + ["-H", "Host: other.example"]) }
         #expect(other.code == "421")
         #expect(other.body.contains("Misdirected"))
-        let same = try await blocking { try Self.fetch(version, "https://portal.example/echo", connectTo) }
+        let same = try await offloaded { try Self.fetch(version, "https://portal.example/echo", connectTo) }
         #expect(same.code == "200")
         try await harness.stop()
     }

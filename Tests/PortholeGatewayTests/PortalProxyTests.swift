@@ -29,7 +29,7 @@ import Testing
         let upstream = try PortalUpstream()
         defer { upstream.stop() }
         let harness = try await Self.harness(upstream)
-        let result = try await blocking { try Peers.curl(["-k", version, "-H", "X-Forwarded-For: 198.51.100.9", "-H", "Cookie: a=1",
+        let result = try await offloaded { try Peers.curl(["-k", version, "-H", "X-Forwarded-For: 198.51.100.9", "-H", "Cookie: a=1",
                                      "https://127.0.0.1:\(harness.port)/echo?x=1"]) }
         let echo = Self.json(result.stdout)
         #expect(echo?["method"] as? String == "GET")
@@ -55,12 +55,12 @@ import Testing
         let harness = try await Self.harness(upstream)
         let body = String(repeating: "porthole ", count: 20_000)
         let file = harness.directory.write("body.txt", body)
-        let result = try await blocking { try Peers.curl(["-k", version, "--data-binary", "@\(file)", "https://127.0.0.1:\(harness.port)/echo"]) }
+        let result = try await offloaded { try Peers.curl(["-k", version, "--data-binary", "@\(file)", "https://127.0.0.1:\(harness.port)/echo"]) }
         let echo = Self.json(result.stdout)
         #expect(echo?["method"] as? String == "POST")
         #expect(echo?["body_length"] as? Int == body.utf8.count)
         // Chunked on the way in (HTTP/1.1) and a body without length (HTTP/2) both arrive whole.
-        let chunked = try await blocking { try Peers.curl(["-k", version, "-H", "Transfer-Encoding: chunked", "--data-binary", "@\(file)",
+        let chunked = try await offloaded { try Peers.curl(["-k", version, "-H", "Transfer-Encoding: chunked", "--data-binary", "@\(file)",
                                       "https://127.0.0.1:\(harness.port)/echo"]) }
         #expect(Self.json(chunked.stdout)?["body_length"] as? Int == body.utf8.count)
         try await harness.stop()
@@ -72,7 +72,7 @@ import Testing
         let harness = try await Self.harness(upstream)
         let requests = (1...3).map { "GET /echo?n=\($0) HTTP/1.1\r\nHost: localhost\r\n\r\n" }.joined()
             + "GET /echo?n=4 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-        let result = try await blocking { try Peers.sClient(port: harness.port, arguments: ["-quiet", "-alpn", "http/1.1"], input: requests,
+        let result = try await offloaded { try Peers.sClient(port: harness.port, arguments: ["-quiet", "-alpn", "http/1.1"], input: requests,
                                        untilServerCloses: true) }
         let positions = (1...4).compactMap { result.output.range(of: "/echo?n=\($0)")?.lowerBound }
         #expect(positions.count == 4)
@@ -86,7 +86,7 @@ import Testing
         defer { upstream.stop() }
         let harness = try await Self.harness(upstream)
         let file = harness.directory.write("body.txt", String(repeating: "x", count: 5000))
-        let result = try await blocking { try Peers.curl(["-k", "--http1.1", "-v", "-H", "Expect: 100-continue", "--data-binary", "@\(file)",
+        let result = try await offloaded { try Peers.curl(["-k", "--http1.1", "-v", "-H", "Expect: 100-continue", "--data-binary", "@\(file)",
                                      "https://127.0.0.1:\(harness.port)/echo"]) }
         #expect(result.stderr.contains("HTTP/1.1 100 Continue"))
         #expect(Self.json(result.stdout)?["body_length"] as? Int == 5000)
@@ -98,7 +98,7 @@ import Testing
         defer { upstream.stop() }
         let harness = try await Self.harness(upstream)
         for version in ["--http1.1", "--http2"] {
-            let result = try await blocking { try Peers.curl(["-k", version, "-D", "-", "-o", "/dev/null", "https://127.0.0.1:\(harness.port)/bigheaders?bytes=30000"]) }
+            let result = try await offloaded { try Peers.curl(["-k", version, "-D", "-", "-o", "/dev/null", "https://127.0.0.1:\(harness.port)/bigheaders?bytes=30000"]) }
             #expect(result.stdout.lowercased().contains("x-big: " + String(repeating: "b", count: 30000)))
         }
         try await harness.stop()
@@ -109,7 +109,7 @@ import Testing
         defer { upstream.stop() }
         let harness = try await Self.harness(upstream)
         let uris = (1...100).map { "https://127.0.0.1:\(harness.port)/echo?stream=\($0)" }
-        let result = try await blocking { try ChildProcess.run("nghttp", ["-n", "-s"] + uris, timeout: 60) }
+        let result = try await offloaded { try ChildProcess.run("nghttp", ["-n", "-s"] + uris, timeout: 60) }
         #expect(result.status == 0)
         let access = harness.log.entries.filter { $0.message == "access" && $0.metadata["protocol"] == "h2" && $0.metadata["status"] == "200" }
         #expect(Set(access.compactMap { $0.metadata["path"] }).count == 100)
@@ -122,7 +122,7 @@ import Testing
         let upstream = try PortalUpstream()
         defer { upstream.stop() }
         let harness = try await Self.harness(upstream)
-        let result = try await blocking { try ChildProcess.run("h2load", ["-n", "2000", "-c", "20", "-m", "10", "https://127.0.0.1:\(harness.port)/echo"],
+        let result = try await offloaded { try ChildProcess.run("h2load", ["-n", "2000", "-c", "20", "-m", "10", "https://127.0.0.1:\(harness.port)/echo"],
                                           timeout: 120) }
         #expect(result.status == 0)
         #expect(result.stdout.contains("2000 succeeded, 0 failed, 0 errored, 0 timeout"))
@@ -139,7 +139,7 @@ import Testing
         [portal]
         upstream = "unix:\(socket)"
         """)
-        let result = try await blocking { try Peers.curl(["-k", "--http2", "https://127.0.0.1:\(harness.port)/echo?via=unix"]) }
+        let result = try await offloaded { try Peers.curl(["-k", "--http2", "https://127.0.0.1:\(harness.port)/echo?via=unix"]) }
         #expect(Self.json(result.stdout)?["path"] as? String == "/echo?via=unix")
         try await harness.stop()
     }
@@ -153,7 +153,7 @@ import Testing
         [portal]
         upstream = "http://127.0.0.1:\(upstream.port)"
         """)
-        let result = try await blocking { try Peers.curl(["-k", "https://127.0.0.1:\(harness.port)/echo"]) }
+        let result = try await offloaded { try Peers.curl(["-k", "https://127.0.0.1:\(harness.port)/echo"]) }
         #expect(Self.json(result.stdout)?["method"] as? String == "GET")
         #expect(!harness.log.entries.contains { $0.message == "access" })
         try await harness.stop()

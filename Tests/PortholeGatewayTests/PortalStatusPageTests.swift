@@ -18,18 +18,18 @@ import Testing
         let thumbprint = harness.gateway.settings.certificates[0].identity.leaf.thumbprint
         let url = "https://127.0.0.1:\(harness.port)/porthole/status"
         let screenshot = harness.directory.file("status.png")
-        let shot = try await blocking { try Self.chromium(["--screenshot=\(screenshot)", "--window-size=412,900", url], directory: harness.directory) }
+        let shot = try await offloaded { try Self.chromium(["--screenshot=\(screenshot)", "--window-size=412,900", url], directory: harness.directory) }
         #expect(shot.status == 0, "\(shot.stderr)")
         let png = FileManager.default.contents(atPath: screenshot) ?? Data()
         #expect(png.count > 1_000)
         #expect(png.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
-        let dom = try await blocking { try Self.chromium(["--dump-dom", url], directory: harness.directory) }
+        let dom = try await offloaded { try Self.chromium(["--dump-dom", url], directory: harness.directory) }
         #expect(dom.stdout.contains("id=\"thumbprint\">\(thumbprint)</p>"))
         #expect(dom.stdout.contains("width=device-width"))
         // Self-contained: nothing to fetch from elsewhere.
         #expect(!dom.stdout.contains("src=\"http") && !dom.stdout.contains("href=\"http"))
         // Everything else still goes to the upstream.
-        let proxied = PortalProxyTests.json(try await blocking { try Peers.curl(["-k", "https://127.0.0.1:\(harness.port)/echo"]).stdout })
+        let proxied = PortalProxyTests.json(try await offloaded { try Peers.curl(["-k", "https://127.0.0.1:\(harness.port)/echo"]).stdout })
         #expect(proxied?["path"] as? String == "/echo")
         try await harness.stop()
     }
@@ -42,7 +42,7 @@ import Testing
         let builtIn = try await GatewayHarness()
         for (harness, path) in [(proxying, "/porthole/status.json"), (proxying, "/porthole/status?format=json"), (builtIn, "/?format=json")] {
             let thumbprint = harness.gateway.settings.certificates[0].identity.leaf.thumbprint
-            let result = try await blocking { try Peers.curl(["-k", version, "https://127.0.0.1:\(harness.port)\(path)"]) }
+            let result = try await offloaded { try Peers.curl(["-k", version, "https://127.0.0.1:\(harness.port)\(path)"]) }
             let parsed = PortalProxyTests.json(result.stdout)
             #expect(parsed?["serverThumbprint"] as? String == thumbprint, "\(path): \(result.stdout.prefix(200))")
             #expect(parsed?["product"] as? String == "Porthole")

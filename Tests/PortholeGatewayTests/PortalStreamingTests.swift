@@ -39,9 +39,9 @@ import Testing
         defer { upstream.stop() }
         let harness = try await PortalProxyTests.harness(upstream, "max_body = \"200MB\"")
         let file = harness.directory.file("upload.bin")
-        _ = try await blocking { try ChildProcess.run("sh", ["-c", "head -c \(Self.size) /dev/urandom > \(file)"]) }
-        let expected = try await blocking { try ChildProcess.run("sha256sum", [file]).stdout }.split(separator: " ").first.map(String.init)
-        let (growth, output) = try await blocking {
+        _ = try await offloaded { try ChildProcess.run("sh", ["-c", "head -c \(Self.size) /dev/urandom > \(file)"]) }
+        let expected = try await offloaded { try ChildProcess.run("sha256sum", [file]).stdout }.split(separator: " ").first.map(String.init)
+        let (growth, output) = try await offloaded {
             try Self.peakGrowth { try Peers.curl(["-k", version, "-T", file, "https://127.0.0.1:\(harness.port)/echo"], timeout: 60).stdout }
         }
         let echo = PortalProxyTests.json(output)
@@ -57,7 +57,7 @@ import Testing
         defer { upstream.stop() }
         let harness = try await PortalProxyTests.harness(upstream)
         let url = "https://127.0.0.1:\(harness.port)/download?size=\(Self.size)"
-        let (growth, result) = try await blocking {
+        let (growth, result) = try await offloaded {
             try Self.peakGrowth {
                 try Peers.curl(["-k", version, "-o", "/dev/null", "-w", "%{size_download} %{http_code}", url], timeout: 60).stdout
             }

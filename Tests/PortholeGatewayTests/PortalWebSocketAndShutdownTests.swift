@@ -9,7 +9,7 @@ import Testing
         let upstream = try PortalUpstream()
         defer { upstream.stop() }
         let harness = try await PortalProxyTests.harness(upstream)
-        let result = try await blocking { try Peers.python(PortalScripts.webSocketEcho, ["127.0.0.1", "\(harness.port)", "/ws"], timeout: 30) }
+        let result = try await offloaded { try Peers.python(PortalScripts.webSocketEcho, ["127.0.0.1", "\(harness.port)", "/ws"], timeout: 30) }
         #expect(result.stdout.contains("status=101 text=ok binary=ok close=ok"), "\(result.stderr)")
         let access = harness.log.entries.filter { $0.message == "access" }
         #expect(access.contains { $0.metadata["path"] == "/ws" && $0.metadata["status"] == "101" })
@@ -23,10 +23,10 @@ import Testing
         let directory = TemporaryDirectory("porthole-py")
         let script = directory.write("probe.py", PortalScripts.goAwayProbe)
         let probe = try ChildProcess("python3", ["-u", script, "127.0.0.1", "\(harness.port)", "/delay?ms=1500"])
-        #expect(try await blocking { probe.waitForOutput(containing: "open", timeout: 20) })
+        #expect(try await offloaded { probe.waitForOutput(containing: "open", timeout: 20) })
         try await Task.sleep(for: .milliseconds(300)) // stream 1 reaches the upstream
         try await harness.stop()
-        _ = try await blocking { probe.wait(timeout: 20) }
+        _ = try await offloaded { probe.wait(timeout: 20) }
         let line = probe.stdout.split(separator: "\n").last.map(String.init) ?? ""
         let result = PortalProxyTests.json(line)
         #expect(result?["goaway_last_stream"] as? Int == 1, "\(probe.stdout) \(probe.stderr)")
@@ -41,11 +41,11 @@ import Testing
 
     @Test func rapidReset_getsGoAwayEnhanceYourCalm_andOthersAreServed() async throws {
         let harness = try await GatewayHarness()
-        let result = try await blocking {
+        let result = try await offloaded {
             try Peers.python(PortalScripts.rapidReset, ["127.0.0.1", "\(harness.port)", "400"], timeout: 60)
         }
         #expect(result.stdout.contains("goaway=11"), "\(result.stdout) \(result.stderr)") // ENHANCE_YOUR_CALM
-        let ok = try await blocking { try Peers.curl(["-k", "--http2", "-o", "/dev/null", "-w", "%{http_code}",
+        let ok = try await offloaded { try Peers.curl(["-k", "--http2", "-o", "/dev/null", "-w", "%{http_code}",
                                                       "https://127.0.0.1:\(harness.port)/"]) }
         #expect(ok.stdout == "200")
         try await harness.stop()

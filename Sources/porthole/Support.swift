@@ -33,7 +33,7 @@ func loadConfiguration(path: String?) throws -> LoadedSettings {
     do {
         let loaded = try ConfigurationLoader.load(path: path)
         return LoadedSettings(configuration: loaded.configuration, warnings: loaded.warnings)
-    } catch let error as ConfigurationError {
+    } catch {  // typed throws: always a ConfigurationError
         throw CLIError(error.description)
     }
 }

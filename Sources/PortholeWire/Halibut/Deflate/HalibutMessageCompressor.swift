@@ -79,15 +79,7 @@ public struct HalibutMessageCompressor: Sendable {
             // signal that the flush is done).
             func run(_ flush: Int32) -> Result<Void, HalibutDeflateError> {
                 while true {
-                    let (code, produced) = chunk.withUnsafeMutableBytes { out -> (Int32, Int) in
-                        stream.pointee.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
-                        stream.pointee.avail_out = UInt32(chunkSize)
-                        let code = deflate(stream, flush)
-                        let produced = chunkSize - Int(stream.pointee.avail_out)
-                        stream.pointee.next_out = nil
-                        stream.pointee.avail_out = 0
-                        return (code, produced)
-                    }
+                    let (code, produced) = zlibStep(stream, into: &chunk) { deflate($0, flush) }
                     output.append(contentsOf: chunk[0..<produced])
                     switch code {
                     case Z_STREAM_END:

@@ -173,17 +173,7 @@ public final class HalibutMessageInflater {
         }
         if chunk.isEmpty { chunk = [UInt8](repeating: 0, count: HalibutMessageInflater.chunkSize) }
         while true {
-            let chunkSize = HalibutMessageInflater.chunkSize
-            let stream = self.stream
-            let (code, produced) = chunk.withUnsafeMutableBytes { out -> (Int32, Int) in
-                stream.pointee.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
-                stream.pointee.avail_out = UInt32(chunkSize)
-                let code = inflate(stream, Z_NO_FLUSH)
-                let produced = chunkSize - Int(stream.pointee.avail_out)
-                stream.pointee.next_out = nil
-                stream.pointee.avail_out = 0
-                return (code, produced)
-            }
+            let (code, produced) = zlibStep(stream, into: &chunk) { inflate($0, Z_NO_FLUSH) }
             guard produced <= maxMessageBytes - output.count else {
                 throw fail(.messageTooLarge(limit: maxMessageBytes))
             }
@@ -204,7 +194,7 @@ public final class HalibutMessageInflater {
             case Z_OK, Z_BUF_ERROR:
                 // Z_BUF_ERROR only means "no progress possible": with all
                 // input used that is simply "need more input".
-                if stream.pointee.avail_in == 0 && produced < chunkSize {
+                if stream.pointee.avail_in == 0 && produced < chunk.count {
                     return (.needMoreInput, used)
                 }
                 if code == Z_BUF_ERROR && produced == 0 {

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null || { echo "test.sh: Swift 6 is required (https://www.swift.org/install/)" >&2; exit 1; }
 swift build --build-tests
-# The in-process agent tests drive their agents with Swift tasks; many other
+# The in-process agent tests await their Python peers in Swift tasks; many other
 # tests block a cooperative thread while a real peer (openssl, curl, python)
 # runs, and on a 2-core machine that can starve the agents' tasks. So they get
 # a run of their own, after everything else.

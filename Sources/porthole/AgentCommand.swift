@@ -13,26 +13,27 @@ struct AgentCommand: AsyncParsableCommand {
         commandName: "agent",
         abstract: "Run a polling agent (the Tentacle side of the Halibut polling protocol) for tests and benchmarks.",
         discussion: """
-        The agent connects to a polling server (Porthole's shared port, or any Halibut polling \
-        listener), subscribes to its queue (e.g. poll://abc/), and answers the requests the \
-        server pushes with built-in test services:
-          IEchoService.SayHello(name)         -> "Hello " + name
-          IEchoService.Fail(reason)           -> error "Failure requested: " + reason
-          IEchoService.Echo(value)            -> value, unchanged (typed values round-trip)
-          IDelayService.Delay(ms)             -> waits ms milliseconds, returns ms
-          IFileService.UploadFile(path, data) -> the DataStream's length
-          IFileService.DownloadFile(path)     -> a DataStream "Contents of <path>\\n"
+        The agent connects to a polling server (Porthole's shared port, or any Halibut \
+        polling listener), subscribes to its queue (e.g. poll://abc/), and answers the \
+        requests the server pushes with built-in test services:
+          IEchoService.SayHello(name)          "Hello " + name
+          IEchoService.Fail(reason)            error "Failure requested: " + reason
+          IEchoService.Echo(value)             value, unchanged (typed values and all)
+          IDelayService.Delay(ms)              waits ms milliseconds, returns ms
+          IFileService.UploadFile(path, data)  the DataStream's length
+          IFileService.DownloadFile(path)      a DataStream "Contents of <path>\\n"
         It reconnects after a random back-off whenever the connection ends. Stop it with Ctrl-C.
 
-        The agent trusts the server only by its certificate thumbprint, like a real Tentacle; \
-        the server must in turn trust the agent's certificate thumbprint.
+        The agent trusts the server only by its certificate thumbprint, like a real \
+        Tentacle; the server must in turn trust the agent's certificate thumbprint.
 
-        Example (create an agent certificate first with `porthole cert new --out agent`):
+        Make an agent certificate first: porthole cert new --out agent
           porthole agent --server 127.0.0.1:443 --subscription poll://abc/ \\
             --cert agent.pem --key agent.key --server-thumbprint 2C6B1A...E0
-        Through an HTTP proxy, over WebSocket, as 100 agents poll://agent-1/ ... poll://agent-100/:
-          porthole agent --server portal.example.com:443 --websocket --proxy http://127.0.0.1:8888 \\
-            --count 100 --cert agent.pem --key agent.key --server-thumbprint 2C6B1A...E0
+        Over WebSocket, through an HTTP proxy, as 100 agents (poll://agent-1/ ...):
+          porthole agent --server portal.example.com:443 --websocket \\
+            --proxy http://127.0.0.1:8888 --count 100 \\
+            --cert agent.pem --key agent.key --server-thumbprint 2C6B1A...E0
         """)
 
     @Option(name: .long, help: ArgumentHelp("The polling server, host:port (e.g. 127.0.0.1:443 or server.example.com:10943).", valueName: "host:port"))

@@ -9,7 +9,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt_get() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }  # wait, do not fail, if another apt runs
-apt_get update -qq
+# .ci/run updates the package lists itself first.
+[ "${PORTHOLE_APT_UPDATED:-}" = 1 ] || apt_get update -qq
 packages=(
   # build: the system libraries behind COpenSSL, CNGHTTP2 and CZlib
   libssl-dev libnghttp2-dev zlib1g-dev pkg-config

@@ -34,10 +34,7 @@ struct Check: ParsableCommand {
                     case .pem(let cert, let key):
                         identity = try CertificateIdentity.load(certPath: cert, keyPath: key)
                     case .pkcs12(let file, let passwordFile):
-                        guard let data = FileManager.default.contents(atPath: passwordFile) else {
-                            throw CLIError("cannot read password_file \(passwordFile)")
-                        }
-                        let password = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+                        let password = try GatewaySettings.readSecret(passwordFile, what: "password_file")
                         identity = try CertificateIdentity.load(pfxPath: file, password: password)
                     }
                     if let warning = identity.expiryWarning { print("\(config): [[certificate]] \"\(certificate.name)\": warning: \(warning)") }
@@ -112,10 +109,7 @@ struct ThumbprintCommand: ParsableCommand {
         do {
             var password: String?
             if let passwordFile {
-                guard let data = FileManager.default.contents(atPath: passwordFile) else {
-                    throw CLIError("cannot read \(passwordFile)")
-                }
-                password = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+                password = try GatewaySettings.readSecret(passwordFile, what: "--password-file")
             }
             print(try Thumbprint.ofFile(path: file, password: password))
         } catch {

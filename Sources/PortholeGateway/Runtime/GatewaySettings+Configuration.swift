@@ -153,8 +153,10 @@ extension GatewaySettings {
         }
     }
 
-    /// A password or token file: its first line, without the line end.
-    static func readSecret(_ path: String, what: String) throws -> String {
+    /// A password or token file: its first line, without the line end. The
+    /// CLI reads PFX password files with it too, so `check`, `thumbprint`
+    /// and `run` agree on what the password is.
+    public static func readSecret(_ path: String, what: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SettingsError.unreadableFile(path: path, what: what)
         }

@@ -29,14 +29,7 @@ struct Check: ParsableCommand {
             var failed = false
             for certificate in loaded.configuration.certificates {
                 do {
-                    let identity: CertificateIdentity
-                    switch certificate.source {
-                    case .pem(let cert, let key):
-                        identity = try CertificateIdentity.load(certPath: cert, keyPath: key)
-                    case .pkcs12(let file, let passwordFile):
-                        let password = try GatewaySettings.readSecret(passwordFile, what: "password_file")
-                        identity = try CertificateIdentity.load(pfxPath: file, password: password)
-                    }
+                    let identity = try GatewaySettings.loadIdentity(certificate)
                     if let warning = identity.expiryWarning { print("\(config): [[certificate]] \"\(certificate.name)\": warning: \(warning)") }
                 } catch {
                     printError("\(config): [[certificate]] \"\(certificate.name)\": \(error)")

@@ -135,14 +135,7 @@ extension GatewaySettings {
             return [TLSCertificateEntry(name: "self-signed", identity: identity, serverNames: [])]
         }
         return try configuration.certificates.map { certificate in
-            let identity: CertificateIdentity
-            switch certificate.source {
-            case .pem(let certificateFile, let keyFile):
-                identity = try CertificateIdentity.load(certPath: certificateFile, keyPath: keyFile)
-            case .pkcs12(let file, let passwordFile):
-                let password = try readSecret(passwordFile, what: "[[certificate]] \"\(certificate.name)\" password_file")
-                identity = try CertificateIdentity.load(pfxPath: file, password: password)
-            }
+            let identity = try loadIdentity(certificate)
             if let warning = identity.expiryWarning {
                 logger.warning("certificate \"\(certificate.name)\": \(warning)")
             }
@@ -150,6 +143,18 @@ extension GatewaySettings {
                                                          "subject": "\(identity.leaf.subject)"])
             return TLSCertificateEntry(name: certificate.name, identity: identity,
                                        serverNames: certificate.serverNames.map(\.description))
+        }
+    }
+
+    /// One `[[certificate]]`'s chain and key, from PEM files or a PFX and
+    /// its password file. `porthole check` loads them the same way.
+    public static func loadIdentity(_ certificate: PortholeConfiguration.Certificate) throws -> CertificateIdentity {
+        switch certificate.source {
+        case .pem(let certificateFile, let keyFile):
+            return try CertificateIdentity.load(certPath: certificateFile, keyPath: keyFile)
+        case .pkcs12(let file, let passwordFile):
+            let password = try readSecret(passwordFile, what: "[[certificate]] \"\(certificate.name)\" password_file")
+            return try CertificateIdentity.load(pfxPath: file, password: password)
         }
     }
 

@@ -14,9 +14,13 @@ import Testing
 
     @Test(arguments: ["--http1.1", "--http2"])
     func upstreamDown_is502WithAPage(version: String) async throws {
-        let stopped = try PortalUpstream()
-        stopped.stop() // its port is now closed
-        let harness = try await PortalProxyTests.harness(stopped)
+        // A Unix socket path nothing listens on: a stopped upstream's TCP port
+        // could be taken by another test's upstream running alongside.
+        let directory = TemporaryDirectory("porthole-down")
+        let harness = try await GatewayHarness(toml: """
+        [portal]
+        upstream = "unix:\(directory.file("nobody-listens.sock"))"
+        """)
         let answer = try await offloaded { try Self.fetch(version, "https://127.0.0.1:\(harness.port)/") }
         #expect(answer.code == "502")
         #expect(answer.body.contains("could not connect to the portal"))

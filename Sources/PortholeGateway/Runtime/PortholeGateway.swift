@@ -6,6 +6,7 @@ import NIOHTTP1
 import NIOPosix
 import PortholePortal
 import PortholeTLS
+import PortholeWire
 import ServiceLifecycle
 
 /// The running gateway: its listeners, the admin listener and every open
@@ -25,6 +26,7 @@ public final class PortholeGateway: Service, Sendable {
     private let serverChannels = NIOLockedValueBox<[(name: String, channel: Channel)]>([])
     private let adminChannel = NIOLockedValueBox<Channel?>(nil)
     private let started = NIOLockedValueBox(false)
+    private let fixedStatusCache = NIOLockedValueBox<FixedStatus?>(nil)
 
     public init(settings: GatewaySettings, group: any EventLoopGroup, logger: Logger, metrics: GatewayMetrics = GatewayMetrics(),
                 handoff: (any DecryptedStreamHandlers)? = nil) {
@@ -180,19 +182,9 @@ public final class PortholeGateway: Service, Sendable {
     // MARK: Status
 
     @Sendable func statusSnapshot() -> StatusSnapshot {
-        let formatter = ISO8601DateFormatter()
         let listeners = boundAddresses.map { entry in
             StatusSnapshot.Listener(name: entry.name, address: Self.describe(entry.address),
                                     mode: settings.listeners.first { $0.name == entry.name }?.dedicatedPolling == true ? "polling" : "shared")
-        }
-        let certificates = settings.certificates.map { entry in
-            StatusSnapshot.Certificate(name: entry.name, thumbprint: entry.identity.leaf.thumbprint,
-                                       subject: entry.identity.leaf.subject, serverNames: entry.serverNames,
-                                       notAfter: formatter.string(from: entry.identity.leaf.notAfter))
-        }
-        let routes = settings.routeTable.routes.map { route in
-            StatusSnapshot.Route(name: route.name, action: settings.routeActions[route.name]?.name ?? "?",
-                                 match: route.match.summary)
         }
         var counters: [String: Double] = ["connections_open": Double(tracker.count)]
         for line in metrics.exposition().split(separator: "\n") where !line.hasPrefix("#") {
@@ -201,12 +193,39 @@ public final class PortholeGateway: Service, Sendable {
         }
         let agents = polling.registry.all.map { agent in
             StatusSnapshot.Agent(subscription: agent.subscription, thumbprint: agent.thumbprint, remoteAddress: agent.remoteAddress,
-                                 transport: agent.transport.rawValue, connectedSince: formatter.string(from: agent.connectedSince))
+                                 transport: agent.transport.rawValue, connectedSince: TimestampText.seconds(agent.connectedSince))
         }
         counters["polling_agents_connected"] = Double(agents.count)
-        return StatusSnapshot(startedAt: formatter.string(from: startedAt),
-                              serverThumbprint: settings.certificates.first?.identity.leaf.thumbprint ?? "",
-                              certificates: certificates, listeners: listeners, routes: routes, agents: agents, counters: counters)
+        let fixed = fixedStatus
+        return StatusSnapshot(startedAt: fixed.startedAt, serverThumbprint: fixed.serverThumbprint, certificates: fixed.certificates,
+                              listeners: listeners, routes: fixed.routes, agents: agents, counters: counters)
+    }
+
+    /// The parts of the status page that cannot change while the gateway
+    /// runs, rendered once instead of per request.
+    private struct FixedStatus: Sendable {
+        let startedAt: String
+        let serverThumbprint: String
+        let certificates: [StatusSnapshot.Certificate]
+        let routes: [StatusSnapshot.Route]
+    }
+
+    private var fixedStatus: FixedStatus {
+        if let fixed = fixedStatusCache.withLockedValue({ $0 }) { return fixed }
+        let fixed = FixedStatus(
+            startedAt: TimestampText.seconds(startedAt),
+            serverThumbprint: settings.certificates.first?.identity.leaf.thumbprint ?? "",
+            certificates: settings.certificates.map { entry in
+                StatusSnapshot.Certificate(name: entry.name, thumbprint: entry.identity.leaf.thumbprint,
+                                           subject: entry.identity.leaf.subject, serverNames: entry.serverNames,
+                                           notAfter: TimestampText.seconds(entry.identity.leaf.notAfter))
+            },
+            routes: settings.routeTable.routes.map { route in
+                StatusSnapshot.Route(name: route.name, action: settings.routeActions[route.name]?.name ?? "?",
+                                     match: route.match.summary)
+            })
+        fixedStatusCache.withLockedValue { $0 = fixed }
+        return fixed
     }
 
     static func describe(_ address: SocketAddress) -> String {

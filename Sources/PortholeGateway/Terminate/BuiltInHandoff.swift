@@ -12,11 +12,25 @@ import PortholePortal
 final class BuiltInHandoff: DecryptedStreamHandlers {
     /// Late-bound: the gateway that renders the snapshot is created after us.
     final class SnapshotSource: Sendable {
-        private let source = NIOLockedValueBox<(@Sendable () -> StatusSnapshot)?>(nil)
-        func set(_ provider: @escaping @Sendable () -> StatusSnapshot) { source.withLockedValue { $0 = provider } }
+        /// The closure travels inside a struct on purpose. Kept bare in the
+        /// generic box, every `withLockedValue { $0 }` read re-abstracted it
+        /// and wrote the wrapper back, so each status page request added two
+        /// thunks to the chain the next one walked: the page got slower with
+        /// every request and the event loop's stack overflowed after about
+        /// 30,000 of them (found by the benchmark harness).
+        private struct Provider {
+            let make: @Sendable () -> StatusSnapshot
+        }
+        private let provider = NIOLockedValueBox<Provider?>(nil)
+
+        func set(_ make: @escaping @Sendable () -> StatusSnapshot) { provider.withLockedValue { $0 = Provider(make: make) } }
+
         func snapshot() -> StatusSnapshot {
-            source.withLockedValue { $0 }?() ?? StatusSnapshot(startedAt: "", serverThumbprint: "", certificates: [], listeners: [],
-                                                              routes: [], agents: [], counters: [:])
+            guard let current = provider.withLockedValue({ $0 }) else {
+                return StatusSnapshot(startedAt: "", serverThumbprint: "", certificates: [], listeners: [], routes: [],
+                                      agents: [], counters: [:])
+            }
+            return current.make()
         }
     }
 

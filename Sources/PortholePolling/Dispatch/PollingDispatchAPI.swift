@@ -55,16 +55,14 @@ public struct PollingDispatchAPI: Sendable {
     }
 
     private func agents() -> DispatchResponse {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let list = endpoint.registry.all.map { agent in
             BSONOrderedJSON.object([
                 .init("subscription", .string(agent.subscription)),
                 .init("thumbprint", .string(agent.thumbprint)),
                 .init("remoteAddress", .string(agent.remoteAddress)),
                 .init("transport", .string(agent.transport.rawValue)),
-                .init("connectedSince", .string(formatter.string(from: agent.connectedSince))),
-                .init("lastActivity", .string(formatter.string(from: agent.lastActivity))),
+                .init("connectedSince", .string(TimestampText.milliseconds(agent.connectedSince))),
+                .init("lastActivity", .string(TimestampText.milliseconds(agent.lastActivity))),
                 .init("inFlight", .number(String(agent.inFlight))),
             ])
         }

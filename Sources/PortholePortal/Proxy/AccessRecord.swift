@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PortholeWire
 
 /// One request's access-log line (`access`): who asked what, the answer,
 /// bytes each way, how long it took and how long the upstream took.
@@ -28,7 +29,7 @@ final class AccessRecord {
         written = true
         let elapsed = ContinuousClock.now - started
         var metadata: Logger.Metadata = [
-            "time": "\(Self.formatter.string(from: time))",
+            "time": "\(TimestampText.milliseconds(time))",
             "client": "\(client)",
             "method": "\(method)",
             "authority": "\(authority)",
@@ -47,10 +48,4 @@ final class AccessRecord {
         let (seconds, attoseconds) = duration.components
         return String(format: "%.1f", Double(seconds) * 1000 + Double(attoseconds) / 1e15)
     }
-
-    nonisolated(unsafe) private static let formatter: ISO8601DateFormatter = {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }()
 }

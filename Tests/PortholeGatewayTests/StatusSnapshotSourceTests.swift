@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import PortholePortal
 import Testing
 
@@ -33,9 +34,43 @@ import Testing
     }
 }
 
-private final class LockedDepths: @unchecked Sendable {
+final class LockedDepths: @unchecked Sendable {
     private let lock = NSLock()
     private var depths: [Int] = []
     func append(_ depth: Int) { lock.withLock { depths.append(depth) } }
     var values: [Int] { lock.withLock { depths } }
+}
+
+/// The public status page is rendered at most once per period.
+@Suite struct StatusPageCacheTests {
+    static func cache(counting renders: LockedDepths) -> StatusPageCache {
+        StatusPageCache(maxAge: .seconds(1)) {
+            renders.append(1)
+            return StatusSnapshot(startedAt: "now", serverThumbprint: "AB\(renders.values.count)", certificates: [], listeners: [],
+                                  routes: [], agents: [], counters: [:])
+        }
+    }
+
+    @Test func withinThePeriod_theSamePageIsServed() {
+        let renders = LockedDepths()
+        let cache = Self.cache(counting: renders)
+        let start = NIODeadline.now()
+        let first = cache.page(.html, now: start)
+        #expect(first.contains("AB1"))
+        for step in 1...9 {
+            #expect(cache.page(.html, now: start + .milliseconds(Int64(step) * 100)) == first)
+        }
+        #expect(renders.values.count == 1)
+    }
+
+    @Test func afterThePeriod_thePageIsRenderedAgain_andEachFormatHasItsOwnAge() {
+        let renders = LockedDepths()
+        let cache = Self.cache(counting: renders)
+        let start = NIODeadline.now()
+        #expect(cache.page(.html, now: start).contains("AB1"))
+        #expect(cache.page(.json, now: start + .milliseconds(500)).contains("AB2"))
+        #expect(cache.page(.html, now: start + .seconds(1)).contains("AB3"))
+        #expect(cache.page(.json, now: start + .milliseconds(1_400)).contains("AB2"))
+        #expect(renders.values.count == 3)
+    }
 }

@@ -54,8 +54,8 @@ final class AdminHandler: ChannelInboundHandler {
 struct AdminRequest: Sendable {
     var head: HTTPRequestHead
     var body: ByteBuffer?
-    var path: String { StatusPageHandler.split(head.uri).path }
-    var query: String { StatusPageHandler.split(head.uri).query }
+    var path: String { StatusPageAnswer.split(head.uri).path }
+    var query: String { StatusPageAnswer.split(head.uri).query }
 }
 
 /// Route table of the admin API. Handlers answer asynchronously (a dispatch

@@ -10,17 +10,18 @@ public final class PortalService: Sendable {
     public let settings: PortalSettings
     let logger: Logger
     let pool: UpstreamPool?
-    private let snapshot: @Sendable () -> StatusSnapshot
+    private let statusPages: StatusPageCache
     private let counter: @Sendable (String, String) -> Void
 
     /// - Parameters:
-    ///   - snapshot: what the status page shows, gathered per request.
+    ///   - snapshot: what the status page shows, gathered at most once per
+    ///     second (see `StatusPageCache`).
     ///   - count: increments a counter (`name`, `reason` label).
     public init(settings: PortalSettings, logger: Logger, snapshot: @escaping @Sendable () -> StatusSnapshot,
                 count: @escaping @Sendable (_ name: String, _ reason: String) -> Void = { _, _ in }) {
         self.settings = settings
         self.logger = logger
-        self.snapshot = snapshot
+        self.statusPages = StatusPageCache(snapshot: snapshot)
         self.counter = count
         self.pool = settings.upstream.map { UpstreamPool(upstream: $0, settings: settings) }
     }
@@ -72,7 +73,7 @@ public final class PortalService: Sendable {
             return .reject(.page(status: .requestHeaderFieldsTooLarge, title: "Request headers too large",
                                  message: "The request's header fields add up to more than \(settings.maxHeaderBytes) bytes. Clearing this site's cookies usually helps."))
         }
-        let (bare, _) = StatusPageHandler.split(path)
+        let (bare, _) = StatusPageAnswer.split(path)
         let isStatusPage = pool == nil || bare == settings.statusPath || bare == settings.statusPath + ".json"
         // The status page is the gateway's own and the same under every
         // name; only the portal's content depends on the name asked for.
@@ -91,8 +92,8 @@ public final class PortalService: Sendable {
 
     func statusPage(method: String, uri: String, accept: String?) -> SimpleHTTPResponse {
         let paths: Set<String> = pool == nil ? ["/", settings.statusPath] : [settings.statusPath]
-        return StatusPageHandler.response(method: method, uri: uri, accept: accept, paths: paths, friendly: settings.friendly,
-                                          snapshot: snapshot)
+        return StatusPageAnswer.response(method: method, uri: uri, accept: accept, paths: paths, friendly: settings.friendly,
+                                         page: { statusPages.page($0) })
     }
 
     func count(_ name: String, _ reason: String) {

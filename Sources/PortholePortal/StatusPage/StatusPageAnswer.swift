@@ -2,66 +2,13 @@ import NIOCore
 import NIOHTTP1
 import PortholeWire
 
-/// Answers HTTP/1.1 requests with the built-in status page: used when no
-/// portal upstream is configured, and on the admin listener. Keep-alive and
-/// pipelining come from NIOHTTP1's server pipeline in front of it.
-public final class StatusPageHandler: ChannelInboundHandler, RemovableChannelHandler {
-    public typealias InboundIn = HTTPServerRequestPart
-    public typealias OutboundOut = HTTPServerResponsePart
-
-    private let snapshot: @Sendable () -> StatusSnapshot
-    /// Paths that show the page; anything else is a 404.
-    private let paths: Set<String>
-    private let friendly: FriendlyPageRoute?
-    private var head: HTTPRequestHead?
-    private var shuttingDown = false
-
-    public init(paths: Set<String>, friendly: FriendlyPageRoute? = nil, snapshot: @escaping @Sendable () -> StatusSnapshot) {
-        self.paths = paths
-        self.friendly = friendly
-        self.snapshot = snapshot
-    }
-
-    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            self.head = head
-        case .body:
-            break // Request bodies are not used here; NIOHTTP1 bounds them per read.
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            respond(context: context, to: head)
-        }
-    }
-
-    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent {
-            shuttingDown = true
-            if head == nil { context.close(promise: nil) }
-            return
-        }
-        if let event = event as? ChannelEvent, event == .inputClosed {
-            // The client sends no more requests (NIOHTTP1 holds this event
-            // back until the last answer is written): without this close a
-            // half-closed keep-alive connection would stay open for good.
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    private func respond(context: ChannelHandlerContext, to head: HTTPRequestHead) {
-        let response = Self.response(method: head.method.rawValue, uri: head.uri, accept: head.headers.first(name: "accept"),
-                                     paths: paths, friendly: friendly, snapshot: snapshot)
-        let keepAlive = head.isKeepAlive && !shuttingDown
-        response.write(to: context, version: head.version, keepAlive: keepAlive, headOnly: head.method == .HEAD,
-                       wrap: wrapOutboundOut)
-    }
-
+/// What the built-in status page answers to one request, whatever the HTTP
+/// version: the page (HTML or JSON), Halibut's friendly page on the comms
+/// path, or a 404/405 page. The HTTP/1.1 and HTTP/2 portal handlers write it.
+public enum StatusPageAnswer {
     /// The status page's answer to one request, whatever the HTTP version.
     public static func response(method: String, uri: String, accept: String?, paths: Set<String>, friendly: FriendlyPageRoute? = nil,
-                         snapshot: () -> StatusSnapshot) -> SimpleHTTPResponse {
+                                page: (StatusPageFormat) -> String) -> SimpleHTTPResponse {
         let (path, query) = split(uri)
         if let friendly, path.lowercased() == friendly.commsPath.lowercased() {
             // A browser on the agents' comms path: Halibut's friendly page
@@ -76,11 +23,10 @@ public final class StatusPageHandler: ChannelInboundHandler, RemovableChannelHan
         guard paths.contains(path) || paths.contains(where: { path == $0 + ".json" }) else {
             return .page(status: .notFound, title: "Not found", message: "Nothing is served at \(path).")
         }
-        let status = snapshot()
         let wantsJSON = path.hasSuffix(".json") || query.contains("format=json") || (accept?.contains("application/json") ?? false)
         return wantsJSON
-            ? SimpleHTTPResponse(status: .ok, contentType: "application/json", body: status.json())
-            : SimpleHTTPResponse(status: .ok, contentType: "text/html; charset=utf-8", body: status.html())
+            ? SimpleHTTPResponse(status: .ok, contentType: "application/json", body: page(.json))
+            : SimpleHTTPResponse(status: .ok, contentType: "text/html; charset=utf-8", body: page(.html))
     }
 
     public static func split(_ uri: String) -> (path: String, query: String) {

@@ -1,4 +1,4 @@
-import PortholePortal
+@testable import PortholePortal
 import Testing
 
 /// The pure header rules of the reverse proxy.
@@ -9,6 +9,14 @@ import Testing
             ("Transfer-Encoding", "chunked"), ("Upgrade", "h2c"), ("Accept", "*/*"),
         ])
         #expect(fields.map(\.name) == ["Accept"])
+    }
+
+    @Test func connectionTokens_trimSpacesAndTabs_skipEmptyElements_ignoreCase() {
+        #expect(ProxyHeaders.tokens(" Keep-Alive ,\tX-Secret\t,, ,close") == ["keep-alive", "x-secret", "close"])
+        let fields = ProxyHeaders.removingHopByHop([("connection", "\tX-A ,x-b"), ("X-a", "1"), ("X-B", "2"), ("X-C", "3")])
+        #expect(fields.map(\.name) == ["X-C"])
+        let untouched: ProxyHeaders.Fields = [("Accept", "*/*"), ("Host", "p.example")]
+        #expect(ProxyHeaders.removingHopByHop(untouched).map(\.name) == ["Accept", "Host"])
     }
 
     @Test func upstreamRequest_setsHostAndForwardingFields_andJoinsCookies() {

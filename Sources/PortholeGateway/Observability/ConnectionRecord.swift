@@ -40,6 +40,10 @@ final class ConnectionRecord {
     func write(to logger: Logger) {
         guard !written else { return }
         written = true
+        // Built only when it will be written: at warning level (the usual
+        // setting under load) the dictionary and its strings were most of
+        // this function's cost, paid once per connection for nothing.
+        guard logger.logLevel <= .info else { return }
         var metadata: Logger.Metadata = [
             "client": "\(clientAddress)",
             "listener": "\(listener)",

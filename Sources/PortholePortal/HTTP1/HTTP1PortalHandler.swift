@@ -43,6 +43,8 @@ final class HTTP1PortalHandler: ChannelDuplexHandler, RemovableChannelHandler, P
     private let service: PortalService
     private let connection: PortalConnection
     private var context: ChannelHandlerContext?
+    /// Response head or body parts written but not yet flushed.
+    private var responseUnflushed = false
     private var state: State = .idle
     private var readPending = false
     private var quiescing = false
@@ -188,12 +190,20 @@ final class HTTP1PortalHandler: ChannelDuplexHandler, RemovableChannelHandler, P
         guard let context, case .proxying(_, let request) = state else { return }
         var head = HTTPResponseHead(version: request.head.version, status: status, headers: HTTPHeaders(headers.map { ($0.name, $0.value) }))
         if !request.keepAlive || quiescing { head.headers.replaceOrAdd(name: "Connection", value: "close") }
-        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        responseUnflushed = true
     }
 
     func sendResponseBody(_ buffer: ByteBuffer) {
         guard let context, case .proxying = state else { return }
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        responseUnflushed = true
+    }
+
+    func flushResponse() {
+        guard responseUnflushed, let context else { return }
+        responseUnflushed = false
+        context.flush()
     }
 
     func sendResponseEnd(trailers: ProxyHeaders.Fields) {
@@ -212,6 +222,7 @@ final class HTTP1PortalHandler: ChannelDuplexHandler, RemovableChannelHandler, P
             closeAfter = !request.keepAlive || quiescing || inputClosed
         }
         let trailerHeaders = trailers.isEmpty ? nil : HTTPHeaders(trailers.map { ($0.name, $0.value) })
+        responseUnflushed = false
         let done = context.writeAndFlush(wrapOutboundOut(.end(trailerHeaders)))
         if closeAfter {
             let channel = context.channel

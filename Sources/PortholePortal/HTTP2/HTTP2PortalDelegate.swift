@@ -161,6 +161,9 @@ final class HTTP2StreamDownstream: ProxyDownstream {
         handler?.sendBody(streamID: streamID, buffer)
     }
 
+    /// The HTTP/2 handler already writes once per event-loop tick.
+    func flushResponse() {}
+
     func sendResponseEnd(trailers: ProxyHeaders.Fields) {
         guard !headOnly else { return }
         handler?.sendEnd(streamID: streamID, trailers: trailers.map { (name: $0.name.lowercased(), value: $0.value) })

@@ -8,6 +8,10 @@ protocol ProxyDownstream: AnyObject {
     func sendResponseHead(status: HTTPResponseStatus, headers: ProxyHeaders.Fields)
     func sendResponseBody(_ buffer: ByteBuffer)
     func sendResponseEnd(trailers: ProxyHeaders.Fields)
+    /// The upstream's read batch is over: send what head and body parts
+    /// were written since the last flush (one TLS record and one write for
+    /// a small response instead of one per part).
+    func flushResponse()
     /// A whole error page, only before any response head was sent.
     func sendErrorPage(_ response: SimpleHTTPResponse)
     /// After the head: the response cannot complete; cut it visibly
@@ -145,6 +149,10 @@ final class ProxyExchange: UpstreamResponseSink {
 
     func upstreamWritabilityChanged(isWritable: Bool) {
         if isWritable { downstream?.resumeRequestBody() }
+    }
+
+    func upstreamReadComplete() {
+        downstream?.flushResponse()
     }
 
     func upstreamResponse(_ part: HTTPClientResponsePart) {

@@ -1,5 +1,3 @@
-import Foundation
-
 /// Header rewriting between the client side (HTTP/1.1 or HTTP/2) and the
 /// HTTP/1.1 upstream. Pure: no I/O, unit-tested with plain values.
 public enum ProxyHeaders {
@@ -15,19 +13,34 @@ public enum ProxyHeaders {
     /// Drops hop-by-hop fields, including any that `Connection` names.
     public static func removingHopByHop(_ fields: Fields) -> Fields {
         var named = hopByHop
-        for field in fields where field.name.lowercased() == "connection" {
-            for token in field.value.split(separator: ",") {
-                named.insert(token.trimmingCharacters(in: .whitespaces).lowercased())
-            }
+        var kept: Fields = []
+        kept.reserveCapacity(fields.count)
+        var dropped = false
+        for field in fields {
+            let name = field.name.lowercased()
+            if name == "connection" { named.formUnion(tokens(field.value)) }
+            if hopByHop.contains(name) { dropped = true } else { kept.append(field) }
         }
-        return fields.filter { !named.contains($0.name.lowercased()) }
+        // Fields named by `Connection` are rare: filter a second time only
+        // when there are any beyond the fixed list.
+        guard named.count > hopByHop.count else { return dropped ? kept : fields }
+        return kept.filter { !named.contains($0.name.lowercased()) }
+    }
+
+    /// The comma-separated tokens of a list field (RFC 9110 §5.6.1),
+    /// lower-cased, optional whitespace trimmed, empty elements skipped.
+    static func tokens(_ value: String) -> [String] {
+        value.split(separator: ",").compactMap { element in
+            var token = element.drop { $0 == " " || $0 == "\t" }
+            while let last = token.last, last == " " || last == "\t" { token.removeLast() }
+            return token.isEmpty ? nil : token.lowercased()
+        }
     }
 
     /// A WebSocket (or other) upgrade request: `Connection: upgrade` with an
     /// `Upgrade` field (RFC 9110 §7.8).
     public static func isUpgradeRequest(_ fields: Fields) -> Bool {
-        let connection = fields.filter { $0.name.lowercased() == "connection" }
-            .flatMap { $0.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() } }
+        let connection = fields.filter { $0.name.lowercased() == "connection" }.flatMap { tokens($0.value) }
         return connection.contains("upgrade") && fields.contains { $0.name.lowercased() == "upgrade" }
     }
 

@@ -9,6 +9,8 @@ protocol UpstreamResponseSink: AnyObject {
     /// False while the client side cannot take more response body.
     var wantsMoreResponse: Bool { get }
     func upstreamWritabilityChanged(isWritable: Bool)
+    /// The end of one batch of reads from the upstream.
+    func upstreamReadComplete()
 }
 
 /// The last handler on a pooled HTTP/1.1 connection to the portal upstream.
@@ -49,6 +51,11 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         }
         if case .head(let head) = part { upstreamAskedToClose = !head.isKeepAlive }
         sink.upstreamResponse(part)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        sink?.upstreamReadComplete()
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

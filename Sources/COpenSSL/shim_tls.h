@@ -37,6 +37,12 @@ static inline void porthole_BIO_set_mem_eof_return(BIO *bio, int value) {
 static inline size_t porthole_BIO_pending(BIO *bio) {
     return (size_t)BIO_ctrl_pending(bio);
 }
+/* Bytes a memory BIO holds allocated (BUF_MEM's max), used or not. */
+static inline size_t porthole_BIO_mem_capacity(BIO *bio) {
+    BUF_MEM *memory = NULL;
+    if (BIO_get_mem_ptr(bio, &memory) <= 0 || memory == NULL) return 0;
+    return memory->max;
+}
 static inline const char *porthole_SSL_get_servername(const SSL *ssl) {
     return SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 }

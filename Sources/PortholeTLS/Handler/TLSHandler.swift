@@ -108,8 +108,21 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
+        if case .active = state {
+            // Right after the handshake nothing is worth keeping; later only
+            // bursts are (an idle connection's buffers must stay small).
+            connection.releaseIdleBuffers(threshold: buffersReleasedAfterHandshake ? Self.retainedBufferLimit : 0)
+            buffersReleasedAfterHandshake = true
+        }
         context.fireChannelReadComplete()
     }
+
+    /// Memory-BIO capacity an idle connection may keep between bursts.
+    public static let retainedBufferLimit = 16 * 1024
+    private var buffersReleasedAfterHandshake = false
+
+    /// Bytes of buffer capacity the memory BIOs hold now (for tests).
+    public var bufferedCapacity: Int { connection.bufferedCapacity }
 
     public func channelInactive(context: ChannelHandlerContext) {
         let wasHandshaking: Bool

@@ -29,20 +29,17 @@ final class TLSMemorySession {
     }
 
     let ssl: OpaquePointer
-    private let readBIO: OpaquePointer
-    private let writeBIO: OpaquePointer
+    private var readBIO: OpaquePointer
+    private var writeBIO: OpaquePointer
 
     init(sslContext: OpaquePointer, role: Role) throws(TLSConfigurationError) {
         guard let ssl = SSL_new(sslContext) else {
             throw .openSSL("SSL_new", OpenSSLError.drain(operation: "SSL_new").description)
         }
-        guard let readBIO = BIO_new(BIO_s_mem()), let writeBIO = BIO_new(BIO_s_mem()) else {
+        guard let readBIO = Self.makeMemoryBIO(), let writeBIO = Self.makeMemoryBIO() else {
             SSL_free(ssl)
             throw .openSSL("BIO_new", OpenSSLError.drain(operation: "BIO_new").description)
         }
-        // An empty memory BIO must say "retry", not "EOF": more bytes may come.
-        porthole_BIO_set_mem_eof_return(readBIO, -1)
-        porthole_BIO_set_mem_eof_return(writeBIO, -1)
         SSL_set_bio(ssl, readBIO, writeBIO)
         switch role {
         case .server: SSL_set_accept_state(ssl)
@@ -56,6 +53,34 @@ final class TLSMemorySession {
     deinit {
         SSL_free(ssl) // frees both BIOs too
     }
+
+    private static func makeMemoryBIO() -> OpaquePointer? {
+        guard let bio = BIO_new(BIO_s_mem()) else { return nil }
+        // An empty memory BIO must say "retry", not "EOF": more bytes may come.
+        porthole_BIO_set_mem_eof_return(bio, -1)
+        return bio
+    }
+
+    /// Frees the memory BIOs' buffers when they are empty but hold more
+    /// than `threshold` bytes of capacity. A memory BIO keeps the largest
+    /// buffer it ever needed: the handshake's flights (certificates) and any
+    /// burst a busy connection once had would otherwise stay allocated for
+    /// the connection's life, which for a polling agent is days. Swapping in
+    /// a fresh BIO is the only way to give the buffer back (`BIO_reset`
+    /// keeps it).
+    func releaseIdleBuffers(threshold: Int) {
+        if porthole_BIO_pending(readBIO) == 0, porthole_BIO_mem_capacity(readBIO) > threshold, let fresh = Self.makeMemoryBIO() {
+            SSL_set0_rbio(ssl, fresh) // frees the old one
+            readBIO = fresh
+        }
+        if porthole_BIO_pending(writeBIO) == 0, porthole_BIO_mem_capacity(writeBIO) > threshold, let fresh = Self.makeMemoryBIO() {
+            SSL_set0_wbio(ssl, fresh)
+            writeBIO = fresh
+        }
+    }
+
+    /// Capacity held by the two BIOs (for tests).
+    var bufferedCapacity: Int { porthole_BIO_mem_capacity(readBIO) + porthole_BIO_mem_capacity(writeBIO) }
 
     /// Lets OpenSSL callbacks find the role object that owns this session.
     func setAppData(_ owner: AnyObject) {

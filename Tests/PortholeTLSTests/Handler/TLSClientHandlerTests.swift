@@ -28,6 +28,7 @@ import Testing
         let server: EmbeddedChannel
         let clientRecorder = Recorder()
         let serverRecorder = Recorder()
+        let serverHandler: TLSHandler
 
         init(pinnedThumbprint: String, serverHost: String = "localhost") throws {
             let serverIdentity = try CertificateIdentity.load(certPath: Fixtures.path("octopus-server.crt"),
@@ -39,9 +40,9 @@ import Testing
             let clientContext = try TLSClientContext(configuration: TLSClientConfiguration(identity: agentIdentity))
             server = EmbeddedChannel()
             client = EmbeddedChannel()
-            try server.pipeline.syncOperations.addHandlers(
-                TLSHandler(context: serverContext, policy: TLSConnectionPolicy(alpnProtocols: ["h2", "http/1.1"], clientCertificate: .auto)),
-                serverRecorder)
+            serverHandler = try TLSHandler(context: serverContext,
+                                           policy: TLSConnectionPolicy(alpnProtocols: ["h2", "http/1.1"], clientCertificate: .auto))
+            try server.pipeline.syncOperations.addHandlers(serverHandler, serverRecorder)
             try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
             try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
             try client.pipeline.syncOperations.addHandlers(
@@ -97,5 +98,28 @@ import Testing
         #expect(failure?.detail.contains(wrong) == true)
         #expect(failure?.detail.contains(try Thumbprint.ofFile(path: Fixtures.path("octopus-server.crt"))) == true)
         #expect(pair.serverRecorder.session == nil)
+    }
+
+    /// Memory BIOs keep the largest buffer they ever held; an idle
+    /// connection (a polling agent, for days) must not keep its handshake
+    /// flights or its last burst.
+    @Test func afterTheHandshakeAndAfterABurst_theMemoryBIOsGiveTheirBuffersBack() throws {
+        let pair = try Pair(pinnedThumbprint: try Thumbprint.ofFile(path: Fixtures.path("octopus-server.crt")))
+        try pair.shuttle()
+        #expect(pair.serverRecorder.session != nil)
+        #expect(pair.serverHandler.bufferedCapacity == 0)
+
+        let burst = String(repeating: "x", count: 200_000)
+        try pair.client.writeAndFlush(ByteBuffer(string: burst)).wait()
+        try pair.shuttle()
+        #expect(pair.serverRecorder.plaintext == burst)
+        #expect(pair.serverHandler.bufferedCapacity <= TLSHandler.retainedBufferLimit)
+
+        // The connection works on after its BIOs were swapped, both ways.
+        try pair.client.writeAndFlush(ByteBuffer(string: "after")).wait()
+        try pair.server.writeAndFlush(ByteBuffer(string: "reply")).wait()
+        try pair.shuttle()
+        #expect(pair.serverRecorder.plaintext == burst + "after")
+        #expect(pair.clientRecorder.plaintext == "reply")
     }
 }

@@ -185,6 +185,18 @@ class Server:
     def pid(self):
         return self.process.pid
 
+    def exit_description(self):
+        """None while running; otherwise how the process ended ("killed by SIGSEGV", "exited with 1")."""
+        code = self.process.poll()
+        if code is None:
+            return None
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exited with {code}"
+
     def stop(self):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -660,11 +672,19 @@ class Harness:
                               ("time to first byte, terminate", lambda: self.scenario_ttfb_terminate(server, front))])
                     for label, action in steps:
                         progress.step(f"rep {rep + 1}/{self.mode['reps']} {cert} {front:8s} {label}")
+                        ended = server.exit_description()
+                        if ended:
+                            # The front died in an earlier step: say so once
+                            # instead of a "connection refused" per scenario.
+                            failures.append({"front": front, "cert": cert, "rep": rep + 1, "step": label,
+                                             "error": f"skipped: the {front} front had {ended} (see run/{front}-{cert}.log)"})
+                            continue
                         try:
                             action()
                         except (RuntimeError, subprocess.TimeoutExpired, OSError, ValueError) as error:
-                            failures.append({"front": front, "cert": cert, "rep": rep + 1, "step": label,
-                                             "error": str(error)[:500]})
+                            ended = server.exit_description()
+                            why = str(error)[:500] + (f" [the {front} front had {ended}]" if ended else "")
+                            failures.append({"front": front, "cert": cert, "rep": rep + 1, "step": label, "error": why})
                 finally:
                     server.stop()
         finally:

@@ -23,6 +23,8 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // glibc's malloc_trim (libc itself; no package).
+        .systemLibrary(name: "CMalloc"),
 
         // Pure parsers and encoders: no NIO, no I/O.
         .target(name: "PortholeWire", dependencies: ["CZlib"]),
@@ -69,7 +71,7 @@ let package = Package(
         ]),
         // Listeners, sniff stages, routing, actions, admin API, metrics, lifecycle.
         .target(name: "PortholeGateway", dependencies: [
-            "PortholeWire", "PortholeConfig", "PortholeTLS", "PortholeHTTP2", "PortholePolling", "PortholePortal", "PortholeSplice",
+            "PortholeWire", "PortholeConfig", "PortholeTLS", "PortholeHTTP2", "PortholePolling", "PortholePortal", "PortholeSplice", "CMalloc",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -122,8 +124,11 @@ let package = Package(
         .testTarget(name: "PortholeGatewayTests", dependencies: [
             "PortholeGateway", "PortholePolling", "PortholeTLS", "PortholeConfig", "PortholeWire", "PortholeTestSupport", "PortholePortal",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ], exclude: ["PythonAgent"]),
     ],
     swiftLanguageModes: [.v6]

@@ -125,7 +125,7 @@ import Testing
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("--threads 0"))
 
-        let directory = try TemporaryDirectory()
+        let directory = TemporaryDirectory()
         let (porthole, port) = try PortholeBinary.start(["--threads", "1", "--listen", "127.0.0.1:0",
                                                          "--state-dir", directory.file("state"), "--admin", "off"])
         defer { porthole.stop() }

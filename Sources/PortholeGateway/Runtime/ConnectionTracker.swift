@@ -7,19 +7,27 @@ final class ConnectionTracker: Sendable {
     private struct State {
         var channels: [ObjectIdentifier: Channel] = [:]
         var drainWaiters: [EventLoopPromise<Void>] = []
+        var churn: UInt64 = 0
     }
     private let state = NIOLockedValueBox(State())
 
     var count: Int { state.withLockedValue { $0.channels.count } }
 
+    /// Connections added plus removed so far.
+    var churn: UInt64 { state.withLockedValue { $0.churn } }
+
     func add(_ channel: Channel) {
-        state.withLockedValue { $0.channels[ObjectIdentifier(channel)] = channel }
+        state.withLockedValue {
+            $0.channels[ObjectIdentifier(channel)] = channel
+            $0.churn &+= 1
+        }
         channel.closeFuture.whenComplete { [weak self] _ in self?.remove(channel) }
     }
 
     private func remove(_ channel: Channel) {
         let waiters: [EventLoopPromise<Void>] = state.withLockedValue { state in
             state.channels[ObjectIdentifier(channel)] = nil
+            state.churn &+= 1
             guard state.channels.isEmpty else { return [] }
             defer { state.drainWaiters = [] }
             return state.drainWaiters

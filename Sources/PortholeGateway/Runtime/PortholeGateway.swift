@@ -19,6 +19,7 @@ public final class PortholeGateway: Service, Sendable {
     let logger: Logger
     let group: any EventLoopGroup
     let tracker = ConnectionTracker()
+    private let memoryTrimmer = MemoryTrimmer()
     let startedAt = Date()
     let handoff: any DecryptedStreamHandlers
     /// The Halibut polling server behind stage 2 and the dispatch API.
@@ -79,6 +80,7 @@ public final class PortholeGateway: Service, Sendable {
             adminChannel.withLockedValue { $0 = channel }
             logger.info("admin listening", metadata: ["address": "\(channel.localAddress.map(Self.describe) ?? "?")"])
         }
+        memoryTrimmer.start(on: group.next(), churn: { [tracker] in tracker.churn }, logger: logger)
     }
 
     /// Stop accepting, ask connections to finish, wait up to the grace
@@ -99,6 +101,7 @@ public final class PortholeGateway: Service, Sendable {
         try? await drained.get()
         timeout.cancel()
         polling.stop()
+        memoryTrimmer.stop()
         if let admin = adminChannel.withLockedValue({ channel in defer { channel = nil }; return channel }) {
             try? await admin.close()
         }

@@ -20,18 +20,21 @@ public final class PortholeGateway: Service, Sendable {
     let group: any EventLoopGroup
     let tracker = ConnectionTracker()
     private let memoryTrimmer = MemoryTrimmer()
-    let startedAt = Date()
+    let startedAt: Date
     let handoff: any DecryptedStreamHandlers
     /// The Halibut polling server behind stage 2 and the dispatch API.
     public let polling: PollingEndpoint
     private let serverChannels = NIOLockedValueBox<[(name: String, channel: Channel)]>([])
     private let adminChannel = NIOLockedValueBox<Channel?>(nil)
     private let started = NIOLockedValueBox(false)
-    private let fixedStatusCache = NIOLockedValueBox<FixedStatus?>(nil)
+    private let fixedStatus: FixedStatus
 
     public init(settings: GatewaySettings, group: any EventLoopGroup, logger: Logger, metrics: GatewayMetrics = GatewayMetrics(),
                 handoff: (any DecryptedStreamHandlers)? = nil) {
         self.settings = settings
+        let startedAt = Date()
+        self.startedAt = startedAt
+        self.fixedStatus = Self.fixedStatus(of: settings, startedAt: startedAt)
         self.group = group
         self.logger = logger
         self.metrics = metrics
@@ -213,9 +216,8 @@ public final class PortholeGateway: Service, Sendable {
         let routes: [StatusSnapshot.Route]
     }
 
-    private var fixedStatus: FixedStatus {
-        if let fixed = fixedStatusCache.withLockedValue({ $0 }) { return fixed }
-        let fixed = FixedStatus(
+    private static func fixedStatus(of settings: GatewaySettings, startedAt: Date) -> FixedStatus {
+        FixedStatus(
             startedAt: TimestampText.seconds(startedAt),
             serverThumbprint: settings.certificates.first?.identity.leaf.thumbprint ?? "",
             certificates: settings.certificates.map { entry in
@@ -227,8 +229,6 @@ public final class PortholeGateway: Service, Sendable {
                 StatusSnapshot.Route(name: route.name, action: settings.routeActions[route.name]?.name ?? "?",
                                      match: route.match.summary)
             })
-        fixedStatusCache.withLockedValue { $0 = fixed }
-        return fixed
     }
 
     static func describe(_ address: SocketAddress) -> String {

@@ -21,18 +21,6 @@ public struct HTTP2RequestHead: Sendable {
     }
 }
 
-/// One complete HTTP/2 request, for responders that answer whole requests
-/// (status pages); the proxy streams instead.
-public struct HTTP2Request: Sendable {
-    public var streamID: Int32
-    public var method: String
-    public var scheme: String
-    public var authority: String?
-    public var path: String
-    public var headers: [(name: String, value: String)]
-    public var body: [UInt8]
-}
-
 /// A complete response (status pages, errors).
 public struct HTTP2Response: Sendable {
     public var status: Int

@@ -20,7 +20,6 @@ public protocol HTTP2StreamDelegate: AnyObject {
 public final class HTTP2ServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
-    public typealias Responder = @Sendable (HTTP2Request) -> HTTP2Response
 
     public struct Settings: Sendable {
         public var maxConcurrentStreams: UInt32 = 100
@@ -55,11 +54,6 @@ public final class HTTP2ServerHandler: ChannelInboundHandler, RemovableChannelHa
         limits.maxHeaderListBytes = settings.maxHeaderListBytes
         self.session = try HTTP2ServerSession(limits: limits)
         self.delegate = delegate
-    }
-
-    /// Complete requests answered by `responder` (status pages).
-    public convenience init(maxConcurrentStreams: UInt32 = 100, responder: @escaping Responder) throws {
-        try self.init(settings: Settings(maxConcurrentStreams: maxConcurrentStreams), delegate: CompleteResponseDelegate(responder: responder))
     }
 
     public var eventLoop: EventLoop? { context?.eventLoop }
@@ -231,45 +225,3 @@ public final class HTTP2ServerHandler: ChannelInboundHandler, RemovableChannelHa
 
 @available(*, unavailable)
 extension HTTP2ServerHandler: Sendable {}
-
-/// Collects whole requests (bodies bounded) and answers each with a
-/// `Responder`: the status page's way of using the streaming handler.
-final class CompleteResponseDelegate: HTTP2StreamDelegate {
-    static let maxBodyBytes = 1 << 20
-    private let responder: HTTP2ServerHandler.Responder
-    private var requests: [Int32: HTTP2Request] = [:]
-
-    init(responder: @escaping HTTP2ServerHandler.Responder) {
-        self.responder = responder
-    }
-
-    func http2(_ connection: HTTP2ServerHandler, event: HTTP2StreamEvent) {
-        switch event {
-        case .requestHead(let head, _):
-            requests[head.streamID] = HTTP2Request(streamID: head.streamID, method: head.method, scheme: head.scheme,
-                                                   authority: head.authority, path: head.path, headers: head.headers, body: [])
-        case .requestHeadTooLarge(let streamID):
-            connection.send(streamID: streamID, HTTP2Response(status: 431, headers: [], body: []), headOnly: true)
-        case .requestBody(let streamID, let bytes):
-            connection.consume(streamID: streamID, bytes: bytes.readableBytes)
-            guard requests[streamID] != nil else { return }
-            if requests[streamID]!.body.count + bytes.readableBytes > Self.maxBodyBytes {
-                requests[streamID] = nil
-                connection.send(streamID: streamID, HTTP2Response(status: 413, headers: [], body: []), headOnly: true)
-                return
-            }
-            requests[streamID]!.body.append(contentsOf: bytes.readableBytesView)
-        case .requestEnd(let streamID, _):
-            guard let request = requests.removeValue(forKey: streamID) else { return }
-            connection.send(streamID: streamID, responder(request), headOnly: request.method == "HEAD")
-        case .streamClosed(let streamID, _):
-            requests[streamID] = nil
-        case .responseDrained:
-            break
-        }
-    }
-
-    func http2ConnectionClosed(_ connection: HTTP2ServerHandler) {
-        requests = [:]
-    }
-}
